@@ -1,0 +1,180 @@
+//! The admin listener: `/healthz` (the process is alive), `/readyz` (it should get traffic) and
+//! `/metrics` (Prometheus text). Plain HTTP/1.1; keep it on loopback or a private interface.
+
+use crate::metrics::Metrics;
+use crate::proxy::{full, BoxFuture, ResponseBody};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// One condition /readyz checks. Vendor and store checks plug in here.
+pub trait ReadinessCheck: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// Ok, or a short reason (never a secret).
+    fn check(&self) -> BoxFuture<Result<(), String>>;
+}
+
+/// The app accepts TCP connections.
+pub struct UpstreamReachable {
+    pub authority: http::uri::Authority,
+    pub timeout: Duration,
+}
+
+impl ReadinessCheck for UpstreamReachable {
+    fn name(&self) -> &'static str {
+        "upstream"
+    }
+
+    fn check(&self) -> BoxFuture<Result<(), String>> {
+        let target = format!(
+            "{}:{}",
+            self.authority.host(),
+            self.authority.port_u16().unwrap_or(80)
+        );
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&target)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(err)) => Err(format!("cannot connect to {target}: {err}")),
+                Err(_) => Err(format!("connecting to {target} timed out")),
+            }
+        })
+    }
+}
+
+/// Shared readiness state.
+pub struct Readiness {
+    draining: AtomicBool,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl Readiness {
+    pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            checks,
+        }
+    }
+
+    /// From now on /readyz fails: the process is shutting down.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Runs every check concurrently; returns (ready, JSON report).
+    pub async fn evaluate(&self) -> (bool, serde_json::Value) {
+        let results = futures_join_all(
+            self.checks
+                .iter()
+                .map(|check| (check.name(), check.check())),
+        )
+        .await;
+        let mut report = serde_json::Map::new();
+        let mut ready = !self.is_draining();
+        report.insert(
+            "draining".into(),
+            serde_json::Value::Bool(self.is_draining()),
+        );
+        for (name, result) in results {
+            let value = match result {
+                Ok(()) => "ok".to_string(),
+                Err(reason) => {
+                    ready = false;
+                    reason
+                }
+            };
+            report.insert(name.into(), serde_json::Value::String(value));
+        }
+        (
+            ready,
+            serde_json::json!({ "ready": ready, "checks": report }),
+        )
+    }
+}
+
+async fn futures_join_all(
+    checks: impl Iterator<Item = (&'static str, BoxFuture<Result<(), String>>)>,
+) -> Vec<(&'static str, Result<(), String>)> {
+    let handles: Vec<_> = checks
+        .map(|(name, future)| (name, tokio::spawn(future)))
+        .collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for (name, handle) in handles {
+        let result = handle
+            .await
+            .unwrap_or_else(|_| Err("check panicked".to_string()));
+        results.push((name, result));
+    }
+    results
+}
+
+/// Serves the admin endpoints until `stop` fires.
+pub async fn serve(
+    listener: TcpListener,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(error = %err, "admin accept failed");
+                    continue;
+                }
+            },
+            _ = crate::server::stopped(&mut stop) => return,
+        };
+        let readiness = readiness.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let readiness = readiness.clone();
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(route(request, &readiness, &metrics).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn route(
+    request: Request<Incoming>,
+    readiness: &Readiness,
+    metrics: &Metrics,
+) -> Response<ResponseBody> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return full(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+    }
+    match request.uri().path() {
+        "/healthz" => full(StatusCode::OK, "text/plain", "ok\n"),
+        "/readyz" => {
+            let (ready, report) = readiness.evaluate().await;
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            full(status, "application/json", report.to_string())
+        }
+        "/metrics" => full(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    }
+}

@@ -1,0 +1,150 @@
+//! The `tether` command: `run`, `check`, `--version`. Exit codes: 0 clean shutdown or valid
+//! configuration, 2 invalid configuration or arguments, 1 any other fatal error.
+
+use crate::config::{self, Config, ConfigError};
+use crate::{logging, tls};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tether",
+    version,
+    about = "A TLS reverse-proxy sidecar that gives a web app a chat identity backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: terminate TLS and forward to the app.
+    Run {
+        #[arg(long, short, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and the files it names, then exit (0 valid, 2 invalid).
+    Check {
+        #[arg(long, short, value_name = "PATH")]
+        config: PathBuf,
+    },
+}
+
+const EXIT_INVALID: u8 = 2;
+const EXIT_FATAL: u8 = 1;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config } => run(&config),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load_file(path).and_then(|config| check_named_files(&config).map(|()| config)) {
+        Ok(config) => {
+            println!(
+                "{}: ok (TLS on {}, app at http://{})",
+                path.display(),
+                config.server.listen,
+                config.upstream.url
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// The checks that read other files or need more than one key: certificate pair, log filter.
+pub fn check_named_files(config: &Config) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(&config.log.level).map_err(|err| {
+        config.origin.error_at(
+            "log.level",
+            format!("expected a log filter such as \"info\" or \"tether=debug\": {err}"),
+        )
+    })?;
+    let will_generate =
+        config.tls.self_signed && !config.tls.cert.exists() && !config.tls.key.exists();
+    if !will_generate {
+        tls::load_pair(&config.tls.cert, &config.tls.key)
+            .map_err(|err| config.origin.error_at(err.key, err.message))?;
+    }
+    Ok(())
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let config = match config::load_file(path)
+        .and_then(|config| check_named_files(&config).map(|()| config))
+    {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    logging::init(&config.log);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if config.server.worker_threads > 0 {
+        runtime.worker_threads(config.server.worker_threads);
+    }
+    let runtime = match runtime.build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the runtime: {err}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    runtime.block_on(serve_until_signal(config))
+}
+
+async fn serve_until_signal(config: Config) -> ExitCode {
+    let running = match crate::start(config).await {
+        Ok(running) => running,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("{err}");
+            return ExitCode::from(match err {
+                crate::StartError::Config(_) => EXIT_INVALID,
+                crate::StartError::Bind { .. } => EXIT_FATAL,
+            });
+        }
+    };
+    if let Err(err) = shutdown_signal().await {
+        eprintln!("cannot listen for signals: {err}");
+        return ExitCode::from(EXIT_FATAL);
+    }
+    let report = running.shutdown().await;
+    if report.drained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FATAL)
+    }
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}

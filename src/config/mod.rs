@@ -1,0 +1,374 @@
+//! The configuration file: its shape (this module), its units (`units`) and how it is read,
+//! with `${ENV}` substitution and errors located at file:line:col (`load`).
+//!
+//! Key names are part of Tether's public interface (see the README); unknown keys are errors.
+
+mod load;
+pub mod units;
+
+pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
+
+use http::HeaderName;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use units::{de_duration, de_size};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    #[serde(default)]
+    pub reserved: ReservedConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Where this configuration was read from (for errors about the files it names).
+    #[serde(skip)]
+    pub origin: ConfigOrigin,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// TLS listener.
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener, for use behind a TLS-terminating balancer.
+    pub listen_plain: Option<SocketAddr>,
+    /// Admin listener (/healthz, /readyz, /metrics); keep it on loopback or a private interface.
+    pub admin_listen: Option<SocketAddr>,
+    /// Peers whose X-Forwarded-For chain (and, in header mode, identity headers) are trusted.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
+    /// How long /readyz reports "draining" before the listeners close, so balancers notice first.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_delay: Duration,
+    /// Runtime worker threads; 0 = one per CPU core.
+    pub worker_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            listen_plain: None,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9901))),
+            trusted_proxies: Vec::new(),
+            shutdown_grace: Duration::from_secs(20),
+            shutdown_delay: Duration::ZERO,
+            worker_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Create a development pair at `cert`/`key` when they are missing.
+    pub self_signed: bool,
+    /// Names put in a generated development certificate.
+    pub self_signed_names: Vec<String>,
+    pub min_version: TlsVersion,
+    /// How often the certificate files are checked for a change (a symlink swap counts).
+    #[serde(deserialize_with = "de_duration")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert: PathBuf::from("certs/tether.crt"),
+            key: PathBuf::from("certs/tether.key"),
+            self_signed: false,
+            self_signed_names: vec!["localhost".into(), "127.0.0.1".into()],
+            min_version: TlsVersion::Tls12,
+            reload_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The app, as `http://host:port` (no path).
+    #[serde(deserialize_with = "de_upstream_url")]
+    pub url: http::uri::Authority,
+    #[serde(
+        default = "defaults::connect_timeout",
+        deserialize_with = "de_duration"
+    )]
+    pub connect_timeout: Duration,
+    #[serde(
+        default = "defaults::response_header_timeout",
+        deserialize_with = "de_duration"
+    )]
+    pub response_header_timeout: Duration,
+    #[serde(default = "defaults::yes")]
+    pub websockets: bool,
+    /// Idle pooled connections to the app are closed after this long.
+    #[serde(
+        default = "defaults::pool_idle_timeout",
+        deserialize_with = "de_duration"
+    )]
+    pub pool_idle_timeout: Duration,
+    #[serde(default = "defaults::pool_max_idle")]
+    pub pool_max_idle: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request head (HTTP/1) or header list (HTTP/2); larger gets 431.
+    #[serde(deserialize_with = "de_size")]
+    pub max_header_bytes: u64,
+    /// Most header fields in one HTTP/1 request; more gets 431.
+    pub max_headers: usize,
+    /// Largest request body; larger gets 413. 0 = unlimited (streamed).
+    #[serde(deserialize_with = "de_size")]
+    pub max_body_bytes: u64,
+    #[serde(deserialize_with = "de_duration")]
+    pub header_read_timeout: Duration,
+    /// A connection (or WebSocket tunnel) with no bytes moving for this long is closed.
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 << 10,
+            max_headers: 100,
+            max_body_bytes: 0,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            h2_max_concurrent_streams: 250,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentitySource {
+    /// Ask the app: GET probe_path with the caller's credentials.
+    Probe,
+    /// Trust `user_header` on requests from `server.trusted_proxies`.
+    Header,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    pub source: IdentitySource,
+    pub probe_path: String,
+    #[serde(deserialize_with = "de_header_name")]
+    pub user_header: HeaderName,
+    #[serde(deserialize_with = "de_opt_header_name")]
+    pub email_header: Option<HeaderName>,
+    #[serde(deserialize_with = "de_opt_header_name")]
+    pub name_header: Option<HeaderName>,
+    /// More header names always stripped from client requests.
+    #[serde(deserialize_with = "de_header_names")]
+    pub protected_headers: Vec<HeaderName>,
+    /// Strip the identity headers from the app's responses too, so internal ids do not leak.
+    pub strip_from_responses: bool,
+    /// Further app headers mapped to profile claims: header name -> claim name.
+    #[serde(deserialize_with = "de_claims")]
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            source: IdentitySource::Probe,
+            probe_path: "/whoami".into(),
+            user_header: HeaderName::from_static("x-authenticated-user"),
+            email_header: Some(HeaderName::from_static("x-authenticated-email")),
+            name_header: Some(HeaderName::from_static("x-authenticated-name")),
+            protected_headers: Vec::new(),
+            strip_from_responses: true,
+            claims: Default::default(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// The headers that carry identity (user, email, name, claims). A trusted gateway may set
+    /// them in header mode; `protected_headers` are stripped always and are not listed here.
+    pub fn identity_headers(&self) -> Vec<HeaderName> {
+        let mut names = vec![self.user_header.clone()];
+        names.extend(self.email_header.iter().cloned());
+        names.extend(self.name_header.iter().cloned());
+        names.extend(self.claims.keys().filter_map(|name| name.parse().ok()));
+        names
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReservedConfig {
+    #[serde(deserialize_with = "de_prefix")]
+    pub prefix: String,
+}
+
+impl Default for ReservedConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "/.tether".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", "tether=debug,hyper=info", ...; RUST_LOG overrides it.
+    pub level: String,
+    pub format: LogFormat,
+    /// One line per request (method, path without query, status, timings, peer).
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+            access_log: true,
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+    pub fn connect_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn response_header_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn pool_idle_timeout() -> Duration {
+        Duration::from_secs(90)
+    }
+    pub fn pool_max_idle() -> usize {
+        256
+    }
+    pub fn yes() -> bool {
+        true
+    }
+}
+
+fn de_upstream_url<'de, D: Deserializer<'de>>(de: D) -> Result<http::uri::Authority, D::Error> {
+    let text = String::deserialize(de)?;
+    let fail = |why: &str| {
+        serde::de::Error::custom(format!(
+            "expected the app's URL as \"http://host:port\", {why} in {text:?}"
+        ))
+    };
+    let uri: http::Uri = text.parse().map_err(|_| fail("could not parse it"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(fail("only http:// is supported"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(fail("a path or query is not allowed"));
+    }
+    let authority = uri.authority().ok_or_else(|| fail("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(fail("credentials are not allowed"));
+    }
+    Ok(authority.clone())
+}
+
+fn parse_header_name(text: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(text.as_bytes())
+        .map_err(|_| format!("expected an HTTP header name, found {text:?}"))
+}
+
+fn de_header_name<'de, D: Deserializer<'de>>(de: D) -> Result<HeaderName, D::Error> {
+    parse_header_name(&String::deserialize(de)?).map_err(serde::de::Error::custom)
+}
+
+/// An empty string switches an optional header off.
+fn de_opt_header_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<HeaderName>, D::Error> {
+    let text = String::deserialize(de)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_header_name(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_header_names<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<HeaderName>, D::Error> {
+    Vec::<String>::deserialize(de)?
+        .iter()
+        .map(|name| parse_header_name(name))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_claims<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let claims = std::collections::BTreeMap::<String, String>::deserialize(de)?;
+    for header in claims.keys() {
+        parse_header_name(header).map_err(serde::de::Error::custom)?;
+    }
+    Ok(claims)
+}
+
+fn de_prefix<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    let text = String::deserialize(de)?;
+    let valid_segment = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    };
+    let ok = text.len() > 1 && text.starts_with('/') && text[1..].split('/').all(valid_segment);
+    if ok {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a path prefix such as \"/.tether\" (leading slash, no trailing slash, \
+             unreserved characters only), found {text:?}"
+        )))
+    }
+}

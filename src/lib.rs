@@ -1,0 +1,25 @@
+//! Tether: a TLS-terminating reverse-proxy sidecar that gives an existing web app a chat identity
+//! backend.
+//!
+//! Where things live:
+//! - `config`: the TOML file, its units, and file:line:col errors.
+//! - `server`: listeners, TLS handshakes, HTTP/1.1 and HTTP/2 connections, graceful shutdown.
+//! - `proxy`: the request path: reserved prefix routing (`proxy::reserved`), header policy
+//!   (`proxy::headers`), forwarding and WebSocket tunnels (`proxy::forward`).
+//! - `tls`: certificates, development pairs, hot reload.
+//! - `admin`, `metrics`, `logging`, `redact`: operations.
+//! - `cli`: the `tether` command.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod io;
+pub mod logging;
+pub mod metrics;
+pub mod proxy;
+pub mod redact;
+pub mod server;
+pub mod tls;
+
+pub use config::Config;
+pub use server::{start, start_with, Running, ShutdownReport, StartError};

@@ -1,0 +1,206 @@
+//! Process-wide counters rendered in the Prometheus text format on the admin listener.
+//! Plain atomics: the hot path pays one relaxed increment per event and nothing else.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&le| seconds <= le) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (le, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Why a forwarded request got no answer from the app.
+#[derive(Debug, Clone, Copy)]
+pub enum UpstreamFailure {
+    Connect = 0,
+    Timeout = 1,
+    Other = 2,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Responses by status class: index 0 = 1xx ... 4 = 5xx.
+    responses: [AtomicU64; 5],
+    pub upstream_latency: Histogram,
+    upstream_failures: [AtomicU64; 3],
+    active_connections: AtomicI64,
+    connections_total: AtomicU64,
+    tls_handshake_failures: AtomicU64,
+    cert_reloads_ok: AtomicU64,
+    cert_reloads_failed: AtomicU64,
+    spoofed_identity_headers: AtomicU64,
+    reserved_path_rejections: AtomicU64,
+    websocket_tunnels: AtomicU64,
+}
+
+impl Metrics {
+    pub fn response(&self, status: u16) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.responses[class].fetch_add(1, Relaxed);
+    }
+
+    pub fn upstream_failure(&self, kind: UpstreamFailure) {
+        self.upstream_failures[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.active_connections.fetch_add(1, Relaxed);
+        self.connections_total.fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.active_connections.fetch_sub(1, Relaxed);
+    }
+
+    pub fn active_connections(&self) -> i64 {
+        self.active_connections.load(Relaxed)
+    }
+
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+
+    pub fn cert_reload(&self, ok: bool) {
+        let counter = if ok {
+            &self.cert_reloads_ok
+        } else {
+            &self.cert_reloads_failed
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub fn cert_reloads(&self) -> (u64, u64) {
+        (
+            self.cert_reloads_ok.load(Relaxed),
+            self.cert_reloads_failed.load(Relaxed),
+        )
+    }
+
+    pub fn spoofed_identity_header(&self, count: u64) {
+        self.spoofed_identity_headers.fetch_add(count, Relaxed);
+    }
+
+    pub fn reserved_path_rejected(&self) {
+        self.reserved_path_rejections.fetch_add(1, Relaxed);
+    }
+
+    pub fn websocket_tunnel(&self) {
+        self.websocket_tunnels.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        let _ = writeln!(
+            out,
+            "# HELP tether_responses_total Responses sent to clients, by status class.\n\
+             # TYPE tether_responses_total counter"
+        );
+        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let value = self.responses[i].load(Relaxed);
+            let _ = writeln!(out, "tether_responses_total{{class=\"{class}\"}} {value}");
+        }
+        self.upstream_latency.render(
+            &mut out,
+            "tether_upstream_response_seconds",
+            "Time from forwarding a request to the app's response headers.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_upstream_failures_total Forwarded requests the app did not answer.\n\
+             # TYPE tether_upstream_failures_total counter"
+        );
+        for (i, kind) in ["connect", "timeout", "other"].iter().enumerate() {
+            let value = self.upstream_failures[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "tether_upstream_failures_total{{kind=\"{kind}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tether_active_connections Client connections open now.\n\
+             # TYPE tether_active_connections gauge\ntether_active_connections {}",
+            self.active_connections.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "tether_connections_total",
+            "Client connections accepted.",
+            self.connections_total.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tether_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out.",
+            self.tls_handshake_failures.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_cert_reloads_total Certificate reloads from disk, by result.\n\
+             # TYPE tether_cert_reloads_total counter\n\
+             tether_cert_reloads_total{{result=\"success\"}} {}\n\
+             tether_cert_reloads_total{{result=\"failure\"}} {}",
+            self.cert_reloads_ok.load(Relaxed),
+            self.cert_reloads_failed.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "tether_spoofed_identity_headers_total",
+            "Identity headers removed from client requests.",
+            self.spoofed_identity_headers.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tether_reserved_path_rejections_total",
+            "Requests refused for disguising the reserved prefix.",
+            self.reserved_path_rejections.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tether_websocket_tunnels_total",
+            "WebSocket upgrades tunnelled to the app.",
+            self.websocket_tunnels.load(Relaxed),
+        );
+        out
+    }
+}

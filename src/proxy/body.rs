@@ -1,0 +1,112 @@
+//! Body types: the client's request body on its way to the app (with the size limit enforced while
+//! streaming), and the response body (the app's stream, or a small body Tether wrote itself).
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Either the app's streamed body or a complete body Tether produced.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+/// A complete response written by Tether.
+pub fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(Either::Right(Full::new(body.into())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `{"error": code}` with the given status.
+pub fn json_error(status: StatusCode, code: &str) -> Response<ResponseBody> {
+    let body = serde_json::json!({ "error": code }).to_string();
+    full(status, "application/json", body)
+}
+
+/// Why forwarding a request body stopped.
+#[derive(Debug)]
+pub enum RequestBodyError {
+    /// The body grew past `limits.max_body_bytes`.
+    TooLarge,
+    /// Reading from the client failed (it went away, or sent a malformed chunk).
+    Client(hyper::Error),
+}
+
+impl std::fmt::Display for RequestBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge => f.write_str("request body exceeds limits.max_body_bytes"),
+            Self::Client(err) => write!(f, "reading the request body: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::TooLarge => None,
+            Self::Client(err) => Some(err),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The client's body, streamed with backpressure, failing once it passes the byte limit.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        remaining: u64,
+    }
+}
+
+impl RequestBody {
+    /// `limit` 0 means unlimited.
+    pub fn new(inner: Incoming, limit: u64) -> Self {
+        let remaining = if limit == 0 { u64::MAX } else { limit };
+        Self { inner, remaining }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > *this.remaining {
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge)));
+                    }
+                    *this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(RequestBodyError::Client(err)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,286 @@
+//! Header policy for forwarded traffic: identity-header hygiene, hop-by-hop removal and the
+//! X-Forwarded-* set. Order matters and is fixed in `prepare_request`: identity headers are
+//! stripped first, hop-by-hop next, Tether's own headers last, so nothing a client writes in
+//! `Connection` can remove a header Tether manages or bring back one it stripped.
+
+use super::ConnInfo;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Headers that describe one connection, not the message (RFC 9110 7.6.1 plus legacy names).
+fn fixed_hop_by_hop() -> [&'static HeaderName; 9] {
+    [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+    ]
+}
+
+/// Folds a header-name byte the way some frameworks do when they map headers to variables
+/// (CGI, WSGI, Rack, PHP): case-insensitive, `_` and `.` read as `-`.
+fn fold(byte: u8) -> u8 {
+    match byte {
+        b'_' | b'.' => b'-',
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+fn folded_eq(name: &[u8], folded: &[u8]) -> bool {
+    name.len() == folded.len() && name.iter().zip(folded).all(|(&a, &b)| fold(a) == b)
+}
+
+struct Protected {
+    canonical: HeaderName,
+    folded: Vec<u8>,
+    /// Whether a trusted gateway may set this header (identity headers in `header` mode).
+    gateway_may_set: bool,
+}
+
+/// The set of header names that carry identity and must never come from an untrusted client.
+pub struct IdentityHeaders {
+    protected: Vec<Protected>,
+}
+
+impl IdentityHeaders {
+    /// `identity`: headers a trusted gateway may set; `always`: stripped from every request.
+    pub fn new(identity: &[HeaderName], always: &[HeaderName]) -> Self {
+        let entry = |name: &HeaderName, gateway_may_set| Protected {
+            canonical: name.clone(),
+            folded: name.as_str().bytes().map(fold).collect(),
+            gateway_may_set,
+        };
+        let mut protected: Vec<Protected> = Vec::new();
+        for (name, gateway) in identity
+            .iter()
+            .map(|n| (n, true))
+            .chain(always.iter().map(|n| (n, false)))
+        {
+            match protected.iter_mut().find(|p| p.canonical == name) {
+                Some(existing) => existing.gateway_may_set &= gateway,
+                None => protected.push(entry(name, gateway)),
+            }
+        }
+        Self { protected }
+    }
+
+    fn find(&self, name: &HeaderName) -> Option<&Protected> {
+        let bytes = name.as_str().as_bytes();
+        self.protected.iter().find(|p| folded_eq(bytes, &p.folded))
+    }
+
+    /// Removes every header whose folded name is protected. With `from_trusted_gateway`, a header
+    /// spelled exactly as configured and carrying exactly one value survives (header mode).
+    /// Returns how many fields were removed.
+    pub fn strip(&self, headers: &mut HeaderMap, from_trusted_gateway: bool) -> usize {
+        let mut doomed: Vec<HeaderName> = Vec::new();
+        for name in headers.keys() {
+            let Some(protected) = self.find(name) else {
+                continue;
+            };
+            let keep = from_trusted_gateway
+                && protected.gateway_may_set
+                && *name == protected.canonical
+                && headers.get_all(name).iter().count() == 1;
+            if !keep {
+                doomed.push(name.clone());
+            }
+        }
+        let mut removed = 0;
+        for name in doomed {
+            if let header::Entry::Occupied(entry) = headers.entry(name) {
+                removed += entry.remove_entry_mult().1.count();
+            }
+        }
+        removed
+    }
+}
+
+/// Removes hop-by-hop headers: every name listed in `Connection`, then the fixed list.
+/// `te: trailers` survives. `Host` and `Content-Length` cannot be removed through `Connection`
+/// (that would change the message, not the connection).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .filter(|name| *name != header::HOST && *name != header::CONTENT_LENGTH)
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    let trailers_only = headers
+        .get(header::TE)
+        .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for name in fixed_hop_by_hop() {
+        headers.remove(name);
+    }
+    if trailers_only {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Whether `Connection` lists `token` (case-insensitive).
+pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Sets X-Forwarded-For/Proto/Host/Port. The client's X-Forwarded-For chain is kept only when the
+/// peer is a trusted proxy; otherwise the peer address replaces it.
+pub fn set_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<HeaderValue>) {
+    let chain = if conn.trusted_peer {
+        join_values(headers, &X_FORWARDED_FOR)
+    } else {
+        None
+    };
+    let xff = match chain {
+        Some(chain) if !chain.is_empty() => {
+            let mut joined = chain;
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(conn.peer_ip.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| conn.peer_ip.clone())
+        }
+        _ => conn.peer_ip.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), xff);
+    headers.insert(X_FORWARDED_PROTO.clone(), conn.proto.clone());
+    headers.insert(X_FORWARDED_PORT.clone(), conn.local_port.clone());
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
+}
+
+/// All values of a header joined with ", " (None when absent).
+fn join_values(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut joined = first.as_bytes().to_vec();
+    for value in values {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(value.as_bytes());
+    }
+    Some(joined)
+}
+
+/// HTTP/2 splits cookies into several fields; an HTTP/1.1 app expects one, joined with "; ".
+pub fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    fn policy() -> IdentityHeaders {
+        IdentityHeaders::new(
+            &[HeaderName::from_static("x-authenticated-user")],
+            &[HeaderName::from_static("x-internal-role")],
+        )
+    }
+
+    #[test]
+    fn strips_every_spelling() {
+        for name in [
+            "x-authenticated-user",
+            "X-AUTHENTICATED-USER",
+            "x_authenticated_user",
+            "x.authenticated.user",
+            "X_Authenticated.User",
+            "x-internal_role",
+        ] {
+            let mut headers = map(&[(name, "mallory"), ("accept", "*/*")]);
+            assert_eq!(policy().strip(&mut headers, false), 1, "{name}");
+            assert_eq!(headers.len(), 1, "{name} survived");
+        }
+    }
+
+    #[test]
+    fn trusted_gateway_keeps_exact_single_identity_header_only() {
+        let mut headers = map(&[
+            ("x-authenticated-user", "alice"),
+            ("x_authenticated_user", "mallory"),
+            ("x-internal-role", "admin"),
+        ]);
+        assert_eq!(policy().strip(&mut headers, true), 2);
+        assert_eq!(headers["x-authenticated-user"], "alice");
+        let mut duplicated = map(&[
+            ("x-authenticated-user", "alice"),
+            ("x-authenticated-user", "mallory"),
+        ]);
+        assert_eq!(policy().strip(&mut duplicated, true), 2);
+        assert!(duplicated.is_empty());
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_names_go() {
+        let mut headers = map(&[
+            ("connection", "keep-alive, x-secret, content-length, host"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "3"),
+            ("host", "example.com"),
+            ("proxy-authorization", "Basic eA=="),
+        ]);
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-length", "host", "te"]);
+        let mut gzip_te = map(&[("te", "gzip")]);
+        strip_hop_by_hop(&mut gzip_te);
+        assert!(gzip_te.is_empty());
+    }
+
+    #[test]
+    fn cookies_are_joined() {
+        let mut headers = map(&[("cookie", "a=1"), ("cookie", "b=2")]);
+        join_cookies(&mut headers);
+        assert_eq!(headers.get_all("cookie").iter().count(), 1);
+        assert_eq!(headers["cookie"], "a=1; b=2");
+    }
+}

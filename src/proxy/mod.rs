@@ -1,0 +1,320 @@
+//! The request path. Every request on the public listeners comes through `Proxy::handle`: the
+//! reserved prefix goes to Tether's endpoints, anything else is forwarded to the app with the
+//! header policy of `headers` applied.
+
+pub mod body;
+mod forward;
+pub mod headers;
+pub mod reserved;
+
+pub use body::{full, json_error, ResponseBody};
+pub use forward::ForwardError;
+
+use crate::config::{Config, IdentitySource};
+use crate::metrics::{Metrics, UpstreamFailure};
+use body::RequestBody;
+use forward::Upstream;
+use headers::IdentityHeaders;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use ipnet::IpNet;
+use reserved::Route;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What Tether knows about the client connection a request arrived on.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+    /// The peer is in `server.trusted_proxies`.
+    pub trusted_peer: bool,
+    peer_ip: HeaderValue,
+    proto: HeaderValue,
+    local_port: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, local: SocketAddr, tls: bool, trusted_proxies: &[IpNet]) -> Self {
+        let ip = peer.ip().to_canonical();
+        Self {
+            peer,
+            tls,
+            trusted_peer: trusted_proxies.iter().any(|net| net.contains(&ip)),
+            peer_ip: HeaderValue::from_str(&ip.to_string())
+                .expect("an IP address is a valid header value"),
+            proto: HeaderValue::from_static(if tls { "https" } else { "http" }),
+            local_port: HeaderValue::from(local.port()),
+        }
+    }
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Tether's own endpoints under the reserved prefix. Identity headers have already been removed
+/// from the request (or, in header mode from a trusted gateway, kept exactly as configured).
+pub trait ReservedEndpoints: Send + Sync + 'static {
+    /// `subpath` is the path below the prefix: "" or "/...".
+    fn handle(
+        &self,
+        request: Request<Incoming>,
+        subpath: String,
+        conn: Arc<ConnInfo>,
+    ) -> BoxFuture<Response<ResponseBody>>;
+}
+
+/// The endpoints when no vendor is configured: everything under the prefix is 404.
+pub struct NoEndpoints;
+
+impl ReservedEndpoints for NoEndpoints {
+    fn handle(
+        &self,
+        _: Request<Incoming>,
+        _: String,
+        _: Arc<ConnInfo>,
+    ) -> BoxFuture<Response<ResponseBody>> {
+        Box::pin(async { json_error(StatusCode::NOT_FOUND, "not_found") })
+    }
+}
+
+pub struct Proxy {
+    prefix: String,
+    identity: IdentityHeaders,
+    /// Identity comes from a trusted gateway's headers (`identity.source = "header"`).
+    gateway_identity: bool,
+    strip_identity_from_responses: bool,
+    max_body_bytes: u64,
+    upstream: Upstream,
+    endpoints: Arc<dyn ReservedEndpoints>,
+    metrics: Arc<Metrics>,
+    access_log: bool,
+}
+
+impl Proxy {
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        endpoints: Arc<dyn ReservedEndpoints>,
+    ) -> Self {
+        let identity = &config.identity;
+        Self {
+            prefix: config.reserved.prefix.clone(),
+            identity: IdentityHeaders::new(
+                &identity.identity_headers(),
+                &identity.protected_headers,
+            ),
+            gateway_identity: identity.source == IdentitySource::Header,
+            strip_identity_from_responses: identity.strip_from_responses,
+            max_body_bytes: config.limits.max_body_bytes,
+            upstream: Upstream::new(&config.upstream, &config.limits),
+            endpoints,
+            metrics,
+            access_log: config.log.access_log,
+        }
+    }
+
+    pub async fn handle(
+        &self,
+        mut request: Request<Incoming>,
+        conn: &Arc<ConnInfo>,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let logged = self.access_log.then(|| {
+            (
+                request.method().clone(),
+                request.uri().path().to_owned(),
+                request.version(),
+            )
+        });
+        // Identity hygiene comes before anything else reads the request.
+        let from_gateway = self.gateway_identity && conn.trusted_peer;
+        let removed = self.identity.strip(request.headers_mut(), from_gateway);
+        if removed > 0 {
+            self.metrics.spoofed_identity_header(removed as u64);
+        }
+        let response = match reserved::classify(&self.prefix, request.uri().path()) {
+            Route::App => self.forward(request, conn).await,
+            Route::Reserved(subpath) => {
+                let subpath = subpath.to_owned();
+                let response = self.endpoints.handle(request, subpath, conn.clone()).await;
+                with_private_headers(response)
+            }
+            Route::Disguised => {
+                self.metrics.reserved_path_rejected();
+                json_error(StatusCode::BAD_REQUEST, "disguised_reserved_path")
+            }
+        };
+        self.metrics.response(response.status().as_u16());
+        if let Some((method, path, version)) = logged {
+            tracing::info!(
+                target: "tether::access",
+                peer = %conn.peer,
+                %method,
+                path,
+                version = ?version,
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+            );
+        }
+        response
+    }
+
+    async fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        conn: &ConnInfo,
+    ) -> Response<ResponseBody> {
+        if self.max_body_bytes > 0
+            && content_length(request.headers()).is_some_and(|n| n > self.max_body_bytes)
+        {
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+        }
+        let upgrade = self.upgrade_token(&request);
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+
+        // Absolute-form (HTTP/1.1) and HTTP/2 requests carry the host in the URI.
+        let host = match parts.uri.authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
+        headers::strip_hop_by_hop(&mut parts.headers);
+        if let Some(host) = &host {
+            parts.headers.insert(header::HOST, host.clone());
+        }
+        if parts.version == Version::HTTP_2 {
+            headers::join_cookies(&mut parts.headers);
+        }
+        headers::set_forwarded(&mut parts.headers, conn, host);
+        if let Some(token) = &upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, token.clone());
+        }
+        parts.uri = match self.upstream.uri_for(parts.uri.path_and_query()) {
+            Ok(uri) => uri,
+            Err(_) => return json_error(StatusCode::BAD_REQUEST, "bad_request_target"),
+        };
+        parts.version = Version::HTTP_11;
+
+        let sent = Instant::now();
+        let result = self
+            .upstream
+            .send(Request::from_parts(
+                parts,
+                RequestBody::new(body, self.max_body_bytes),
+            ))
+            .await;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(err) => return self.forward_error(err),
+        };
+        self.metrics.upstream_latency.observe(sent.elapsed());
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return match (upgrade, client_upgrade) {
+                (Some(token), Some(client_upgrade)) if upgrade_matches(&response, &token) => {
+                    let app_upgrade = hyper::upgrade::on(&mut response);
+                    self.upstream.spawn_tunnel(client_upgrade, app_upgrade);
+                    self.metrics.websocket_tunnel();
+                    self.switching_protocols(response, token)
+                }
+                _ => {
+                    tracing::warn!(
+                        "the app answered 101 to a request that did not ask for that upgrade"
+                    );
+                    json_error(StatusCode::BAD_GATEWAY, "unexpected_upgrade")
+                }
+            };
+        }
+        self.clean_response_headers(response.headers_mut());
+        response.map(Either::Left)
+    }
+
+    /// The `Upgrade` token when this is an HTTP/1.1 upgrade request Tether will tunnel.
+    fn upgrade_token(&self, request: &Request<Incoming>) -> Option<HeaderValue> {
+        if !self.upstream.websockets || request.version() != Version::HTTP_11 {
+            return None;
+        }
+        let token = request.headers().get(header::UPGRADE)?;
+        headers::connection_has(request.headers(), "upgrade").then(|| token.clone())
+    }
+
+    fn switching_protocols(
+        &self,
+        mut response: Response<Incoming>,
+        token: HeaderValue,
+    ) -> Response<ResponseBody> {
+        self.clean_response_headers(response.headers_mut());
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, token);
+        response.map(|_| Either::Right(Full::default()))
+    }
+
+    fn clean_response_headers(&self, headers: &mut http::HeaderMap) {
+        headers::strip_hop_by_hop(headers);
+        if self.strip_identity_from_responses {
+            self.identity.strip(headers, false);
+        }
+    }
+
+    fn forward_error(&self, err: ForwardError) -> Response<ResponseBody> {
+        let (status, code) = match &err {
+            ForwardError::Connect(_) => {
+                self.metrics.upstream_failure(UpstreamFailure::Connect);
+                (StatusCode::BAD_GATEWAY, "upstream_unavailable")
+            }
+            ForwardError::Timeout => {
+                self.metrics.upstream_failure(UpstreamFailure::Timeout);
+                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
+            }
+            ForwardError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ForwardError::ClientBody(_) => (StatusCode::BAD_REQUEST, "bad_request_body"),
+            ForwardError::Other(_) => {
+                self.metrics.upstream_failure(UpstreamFailure::Other);
+                (StatusCode::BAD_GATEWAY, "upstream_error")
+            }
+        };
+        tracing::warn!(error = ?err, status = status.as_u16(), "forwarding failed");
+        json_error(status, code)
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn upgrade_matches(response: &Response<Incoming>, token: &HeaderValue) -> bool {
+    response
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|answered| answered.as_bytes().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Responses from Tether's own endpoints are private to the caller unless the endpoint said
+/// otherwise (a public JWKS may set its own Cache-Control).
+fn with_private_headers(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

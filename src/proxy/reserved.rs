@@ -1,0 +1,138 @@
+//! Deciding whether a request belongs to Tether (the reserved prefix) or to the app.
+//!
+//! The prefix is matched on the raw path, exactly. A path that only reaches the prefix after
+//! percent-decoding, dot-segment removal, slash merging or backslash folding (`/%2Etether/`,
+//! `/x/../.tether/`, `//.tether/`) is refused: some app or framework behind Tether could normalise
+//! it into the prefix, so neither side may serve it.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// Forward to the app.
+    App,
+    /// Tether's own endpoint; the path below the prefix ("" or "/...").
+    Reserved(&'a str),
+    /// A disguised spelling of the prefix: refuse.
+    Disguised,
+}
+
+pub fn classify<'a>(prefix: &str, path: &'a str) -> Route<'a> {
+    if let Some(rest) = path.strip_prefix(prefix) {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Route::Reserved(rest);
+        }
+    }
+    if could_disguise(path) && names_prefix(&normalise(path), prefix) {
+        return Route::Disguised;
+    }
+    Route::App
+}
+
+/// Cheap pre-check: only paths with escapes, dot segments, doubled or back slashes need the slow
+/// normalisation.
+fn could_disguise(path: &str) -> bool {
+    path.contains('%') || path.contains("/.") || path.contains("//") || path.contains('\\')
+}
+
+fn names_prefix(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Percent-decodes (repeatedly, to catch double encoding), folds `\` to `/`, merges slashes and
+/// removes dot segments.
+fn normalise(path: &str) -> String {
+    let mut decoded = path.to_string();
+    for _ in 0..3 {
+        let next = percent_decode(&decoded);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let decoded = decoded.replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for segment in segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const P: &str = "/.tether";
+
+    #[test]
+    fn exact_prefix_is_reserved() {
+        assert_eq!(classify(P, "/.tether"), Route::Reserved(""));
+        assert_eq!(
+            classify(P, "/.tether/livechat/token"),
+            Route::Reserved("/livechat/token")
+        );
+        assert_eq!(classify(P, "/.tether/../etc"), Route::Reserved("/../etc"));
+    }
+
+    #[test]
+    fn app_paths_are_forwarded() {
+        for path in [
+            "/",
+            "/.tetherx",
+            "/a/.tether",
+            "/%41pp",
+            "/.well-known/x",
+            "/a//b",
+        ] {
+            assert_eq!(classify(P, path), Route::App, "{path}");
+        }
+    }
+
+    #[test]
+    fn disguises_are_refused() {
+        for path in [
+            "/%2Etether/x",
+            "/%2etether",
+            "/.%74ether/",
+            "/x/../.tether/",
+            "/./.tether",
+            "//.tether/",
+            "\\.tether/x",
+            "/%252Etether/x",
+            "/%2F.tether",
+        ] {
+            assert_eq!(classify(P, path), Route::Disguised, "{path}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Listeners and connections: binding, TLS handshakes, HTTP/1.1 and HTTP/2 serving with the
+//! configured limits, idle timeouts, and graceful shutdown.
+
+use crate::admin::{self, Readiness, ReadinessCheck, UpstreamReachable};
+use crate::config::{Config, ConfigError};
+use crate::io::{Activity, ActivityIo};
+use crate::metrics::Metrics;
+use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
+use crate::tls::{self, CertStore};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+/// Why Tether could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration, or a file it names, is invalid (exit code 2).
+    Config(ConfigError),
+    /// A listener could not be bound (exit code 1).
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(err) => err.fmt(f),
+            Self::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What every connection needs, shared.
+struct Shared {
+    proxy: Arc<Proxy>,
+    metrics: Arc<Metrics>,
+    config: Config,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stop: watch::Receiver<bool>,
+}
+
+/// A started Tether: its bound addresses and the handle to stop it.
+pub struct Running {
+    pub tls_addr: SocketAddr,
+    pub plain_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+    pub certs: Arc<CertStore>,
+    stop: watch::Sender<bool>,
+    tracker: TaskTracker,
+    grace: Duration,
+    delay: Duration,
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every in-flight request finished within the grace period.
+    pub drained: bool,
+}
+
+/// Starts Tether with no vendor endpoints (everything under the prefix answers 404).
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with(config, Arc::new(NoEndpoints), Vec::new()).await
+}
+
+/// Starts Tether with the given reserved-path endpoints and extra readiness checks.
+pub async fn start_with(
+    config: Config,
+    endpoints: Arc<dyn ReservedEndpoints>,
+    mut checks: Vec<Arc<dyn ReadinessCheck>>,
+) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::default());
+    let certs = CertStore::load(&config.tls)
+        .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
+        certs.clone(),
+        config.tls.min_version,
+    )));
+    checks.insert(
+        0,
+        Arc::new(UpstreamReachable {
+            authority: config.upstream.url.clone(),
+            timeout: config.upstream.connect_timeout,
+        }),
+    );
+    let readiness = Arc::new(Readiness::new(checks));
+
+    let tls_listener = bind(config.server.listen).await?;
+    let plain_listener = match config.server.listen_plain {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let admin_listener = match config.server.admin_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let local = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    };
+    let tls_addr = local(&tls_listener);
+    let plain_addr = plain_listener.as_ref().map(local);
+    let admin_addr = admin_listener.as_ref().map(local);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    let shared = Arc::new(Shared {
+        proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints)),
+        metrics: metrics.clone(),
+        connections: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
+        tracker: tracker.clone(),
+        stop: stop_rx.clone(),
+        config,
+    });
+
+    tokio::spawn(accept_loop(tls_listener, Some(acceptor), shared.clone()));
+    if let Some(listener) = plain_listener {
+        tokio::spawn(accept_loop(listener, None, shared.clone()));
+    }
+    if let Some(listener) = admin_listener {
+        tokio::spawn(admin::serve(
+            listener,
+            readiness.clone(),
+            metrics.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    tokio::spawn(tls::watch(
+        certs.clone(),
+        shared.config.tls.reload_interval,
+        metrics.clone(),
+        stop_rx,
+    ));
+    tracing::info!(%tls_addr, ?plain_addr, ?admin_addr, upstream = %shared.config.upstream.url, "tether is serving");
+    Ok(Running {
+        tls_addr,
+        plain_addr,
+        admin_addr,
+        metrics,
+        readiness,
+        certs,
+        stop: stop_tx,
+        tracker,
+        grace: shared.config.server.shutdown_grace,
+        delay: shared.config.server.shutdown_delay,
+    })
+}
+
+/// Resolves once shutdown has begun. (Not `wait_for` inline in a select: its guard is not Send.)
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| StartError::Bind { addr, error })
+}
+
+impl Running {
+    /// Graceful shutdown: /readyz fails first, then (after `shutdown_delay`) the listeners close
+    /// and every connection is asked to finish; in-flight requests get `shutdown_grace`.
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.readiness.start_draining();
+        tracing::info!(grace = ?self.grace, "shutting down: readiness now fails");
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let _ = self.stop.send(true);
+        self.tracker.close();
+        let drained = tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_ok();
+        if drained {
+            tracing::info!("all connections drained");
+        } else {
+            tracing::warn!(
+                remaining = self.metrics.active_connections(),
+                "shutdown grace period over; closing the remaining connections"
+            );
+        }
+        ShutdownReport { drained }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    let mut stop = shared.stop.clone();
+    let local = listener.local_addr().ok();
+    loop {
+        // Past max_connections, stop accepting: new clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = shared.connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = crate::server::stopped(&mut stop) => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = crate::server::stopped(&mut stop) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let local = local.unwrap_or(peer);
+        let tls = tls.clone();
+        shared.tracker.clone().spawn(async move {
+            shared.metrics.connection_opened();
+            serve_connection(stream, peer, local, tls, &shared).await;
+            shared.metrics.connection_closed();
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: &Shared,
+) {
+    let limits = &shared.config.limits;
+    let conn = Arc::new(ConnInfo::new(
+        peer,
+        local,
+        tls.is_some(),
+        &shared.config.server.trusted_proxies,
+    ));
+    let activity = Activity::new();
+    match tls {
+        None => {
+            let io = ActivityIo::new(stream, activity.clone());
+            serve_http(io, false, conn, activity, shared).await;
+        }
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    shared.metrics.tls_handshake_failed();
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    shared.metrics.tls_handshake_failed();
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = ActivityIo::new(stream, activity.clone());
+            serve_http(io, h2, conn, activity, shared).await;
+        }
+    }
+}
+
+async fn serve_http<I>(
+    io: I,
+    h2: bool,
+    conn: Arc<ConnInfo>,
+    activity: Arc<Activity>,
+    shared: &Shared,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.config.limits;
+    let proxy = shared.proxy.clone();
+    let service = service_fn(move |request| {
+        let proxy = proxy.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(request, &conn).await) }
+    });
+    let io = TokioIo::new(io);
+    let header_bytes = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
+    let stop = shared.stop.clone();
+    if h2 {
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX))
+            .serve_connection(io, service);
+        drive(connection, activity, limits.idle_timeout, stop).await;
+    } else {
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.max_headers)
+            .max_header_size(header_bytes)
+            .serve_connection(io, service)
+            .with_upgrades();
+        drive(connection, activity, limits.idle_timeout, stop).await;
+    }
+}
+
+/// hyper connections that can be asked to finish their in-flight requests and close.
+trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
+    fn begin_graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    Self: Future<Output = Result<(), hyper::Error>>,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn begin_graceful_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> GracefulConnection for hyper::server::conn::http2::Connection<I, S, E>
+where
+    Self: Future<Output = Result<(), hyper::Error>>,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn begin_graceful_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs a connection to completion, closing it gracefully on shutdown or after the idle timeout.
+async fn drive<C: GracefulConnection>(
+    connection: C,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            _ = crate::server::stopped(&mut stop), if !closing => {
+                connection.as_mut().begin_graceful_shutdown();
+                closing = true;
+            }
+            _ = activity.idle(idle_timeout), if !closing => {
+                connection.as_mut().begin_graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
