@@ -63,6 +63,8 @@ pub struct Running {
     pub readiness: Arc<Readiness>,
     pub certs: Arc<CertStore>,
     stop: watch::Sender<bool>,
+    /// The admin listener stops last, so /readyz reports the drain while it happens.
+    admin_stop: watch::Sender<bool>,
     tracker: TaskTracker,
     grace: Duration,
     delay: Duration,
@@ -121,6 +123,7 @@ pub async fn start_with(
     let admin_addr = admin_listener.as_ref().map(local);
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
         proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints)),
@@ -140,7 +143,7 @@ pub async fn start_with(
             listener,
             readiness.clone(),
             metrics.clone(),
-            stop_rx.clone(),
+            admin_stop_rx,
         ));
     }
     tokio::spawn(tls::watch(
@@ -158,6 +161,7 @@ pub async fn start_with(
         readiness,
         certs,
         stop: stop_tx,
+        admin_stop: admin_stop_tx,
         tracker,
         grace: shared.config.server.shutdown_grace,
         delay: shared.config.server.shutdown_delay,
@@ -197,6 +201,7 @@ impl Running {
                 "shutdown grace period over; closing the remaining connections"
             );
         }
+        let _ = self.admin_stop.send(true);
         ShutdownReport { drained }
     }
 }
@@ -205,11 +210,6 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
     let mut stop = shared.stop.clone();
     let local = listener.local_addr().ok();
     loop {
-        // Past max_connections, stop accepting: new clients wait in the kernel's backlog.
-        let permit = tokio::select! {
-            permit = shared.connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = crate::server::stopped(&mut stop) => return,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -220,7 +220,13 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
                     continue;
                 }
             },
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = stopped(&mut stop) => return,
+        };
+        // Past max_connections, this connection waits unserved and accepting pauses, so further
+        // clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = shared.connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = stopped(&mut stop) => return,
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();

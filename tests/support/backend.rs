@@ -1,0 +1,262 @@
+//! The app behind Tether in tests: records what reached it and answers by path.
+//!
+//! - `/echo...`: 200 with a JSON summary of the request (method, uri, version, headers, body size)
+//! - `/chunked`: a body streamed in three chunks (no Content-Length)
+//! - `/status/N`: an empty response with status N
+//! - `/head`: Content-Length 1234 (for HEAD)
+//! - `/hop`: a response carrying hop-by-hop and identity headers
+//! - `/download?bytes=N`: N bytes streamed in 64 KiB chunks
+//! - `/upload`: reads the whole body, answers its length
+//! - `/slow?ms=N`: answers after N ms
+//! - `/ws`: a WebSocket echo server
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// What the app saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub version: http::Version,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Backend {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = Self {
+            addr: listener.local_addr().unwrap(),
+            seen: Arc::default(),
+        };
+        let seen = backend.seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let seen = seen.clone();
+                        async move { Ok::<_, Infallible>(answer(req, &seen).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        backend
+    }
+
+    /// Everything the app has seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The last request whose URI contains `needle`.
+    pub fn last(&self, needle: &str) -> Seen {
+        self.seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.uri.contains(needle))
+            .unwrap_or_else(|| panic!("the app never saw a request for {needle}"))
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.uri.contains(needle))
+            .count()
+    }
+}
+
+fn full(status: u16, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    response
+}
+
+fn query_number(req: &Request<Incoming>, key: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn stream_of(chunks: impl Iterator<Item = Bytes> + Send + Sync + 'static) -> Body {
+    let frames =
+        futures_util::stream::iter(chunks.map(|chunk| Ok::<_, Infallible>(Frame::data(chunk))));
+    BodyExt::boxed(StreamBody::new(frames))
+}
+
+async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response<Body> {
+    let record = Seen {
+        method: req.method().to_string(),
+        uri: req.uri().to_string(),
+        version: req.version(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    seen.lock().unwrap().push(record.clone());
+    let path = req.uri().path().to_string();
+    if path == "/ws" {
+        return websocket_echo(&mut req);
+    }
+    if let Some(status) = path.strip_prefix("/status/") {
+        return full(status.parse().unwrap(), Bytes::new());
+    }
+    match path.as_str() {
+        "/chunked" => {
+            let chunks = ["alpha-", "beta-", "gamma"]
+                .into_iter()
+                .map(|s: &'static str| Bytes::from_static(s.as_bytes()));
+            Response::new(stream_of(chunks))
+        }
+        "/head" => {
+            let mut response = full(200, Bytes::new());
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, "1234".parse().unwrap());
+            response
+        }
+        "/hop" => {
+            let mut response = full(200, "hop");
+            let headers = response.headers_mut();
+            headers.insert("connection", "x-internal-hop".parse().unwrap());
+            headers.insert("x-internal-hop", "secret".parse().unwrap());
+            headers.insert("keep-alive", "timeout=5".parse().unwrap());
+            headers.insert("x-authenticated-user", "internal-42".parse().unwrap());
+            headers.insert("x-app", "kept".parse().unwrap());
+            response
+        }
+        "/download" => {
+            let total = query_number(&req, "bytes");
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let mut left = total;
+            let chunks = std::iter::from_fn(move || {
+                let n = left.min(chunk.len() as u64);
+                left -= n;
+                (n > 0).then(|| chunk.slice(..n as usize))
+            });
+            let mut response = Response::new(stream_of(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, total.to_string().parse().unwrap());
+            response
+        }
+        "/upload" => {
+            let mut body = req.into_body();
+            let mut total: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => total += frame.data_ref().map_or(0, |d| d.len() as u64),
+                    Err(_) => return full(400, "broken body"),
+                }
+            }
+            full(200, total.to_string())
+        }
+        "/slow" => {
+            tokio::time::sleep(std::time::Duration::from_millis(query_number(&req, "ms"))).await;
+            full(200, "slow")
+        }
+        _ => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let summary = serde_json::json!({
+                "method": record.method,
+                "uri": record.uri,
+                "version": format!("{:?}", record.version),
+                "headers": record.headers,
+                "body": String::from_utf8_lossy(&body),
+            });
+            let mut response = full(200, summary.to_string());
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            response
+        }
+    }
+}
+
+fn websocket_echo(req: &mut Request<Incoming>) -> Response<Body> {
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    let Some(key) = req.headers().get("sec-websocket-key") else {
+        return full(400, "not a websocket request");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                break;
+            }
+            if socket.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut response = full(101, Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, "upgrade".parse().unwrap());
+    headers.insert(header::UPGRADE, "websocket".parse().unwrap());
+    headers.insert("sec-websocket-accept", accept.parse().unwrap());
+    response
+}

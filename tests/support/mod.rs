@@ -1,0 +1,206 @@
+//! Shared test fixtures: certificates made by rcgen, a recording app (backend), an in-process
+//! Tether on 127.0.0.1:0, and clients that trust the test CA.
+#![allow(dead_code)]
+
+pub mod backend;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tether::config::{self, Config};
+
+/// A test CA and a leaf for localhost/127.0.0.1, written as PEM files in a temporary directory.
+pub struct TestCerts {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: String,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCerts {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Tether test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let certs = Self {
+            cert_path: dir.path().join("tether.crt"),
+            key_path: dir.path().join("tether.key"),
+            ca_pem: ca_cert.pem(),
+            dir,
+            issuer,
+        };
+        certs.write_leaf("localhost", &certs.cert_path, &certs.key_path);
+        certs
+    }
+
+    /// Issues a fresh leaf with the given common name into `cert`/`key`; returns its DER.
+    pub fn write_leaf(&self, common_name: &str, cert: &Path, key: &Path) -> Vec<u8> {
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        let leaf = params.signed_by(&leaf_key, &self.issuer).unwrap();
+        std::fs::write(cert, leaf.pem()).unwrap();
+        std::fs::write(key, leaf_key.serialize_pem()).unwrap();
+        leaf.der().to_vec()
+    }
+
+    /// A rustls client configuration trusting the test CA, with the given ALPN protocols.
+    pub fn rustls_client(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+
+    /// A reqwest client trusting only the test CA.
+    pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+    }
+}
+
+/// A configuration for Tether in front of `upstream`, every listener on 127.0.0.1:0.
+pub fn config_for(upstream: SocketAddr, certs: &TestCerts) -> Config {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+listen_plain = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+shutdown_grace = "5s"
+
+[tls]
+cert = "{cert}"
+key = "{key}"
+reload_interval = "50ms"
+
+[upstream]
+url = "http://{upstream}"
+connect_timeout = "1s"
+response_header_timeout = "2s"
+
+[log]
+access_log = false
+"#,
+        cert = certs.cert_path.display(),
+        key = certs.key_path.display(),
+    );
+    config::parse_str(&text, "test.toml", &|_| None).expect("test configuration is valid")
+}
+
+/// Tether running in this process.
+pub struct TestTether {
+    pub running: Option<tether::Running>,
+    pub https: String,
+    pub http: String,
+    pub admin: String,
+    pub tls_addr: SocketAddr,
+}
+
+impl TestTether {
+    pub async fn start(config: Config) -> Self {
+        let running = tether::start(config).await.expect("tether starts");
+        Self {
+            https: format!("https://localhost:{}", running.tls_addr.port()),
+            http: format!("http://127.0.0.1:{}", running.plain_addr.unwrap().port()),
+            admin: format!("http://127.0.0.1:{}", running.admin_addr.unwrap().port()),
+            tls_addr: running.tls_addr,
+            running: Some(running),
+        }
+    }
+
+    pub fn running(&self) -> &tether::Running {
+        self.running.as_ref().unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after `timeout`. For conditions that have
+/// no event to wait on (files on disk, another process).
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Opens a TLS connection to Tether, negotiating the given ALPN protocols.
+pub async fn tls_connect(
+    certs: &TestCerts,
+    addr: SocketAddr,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let connector = tokio_rustls::TlsConnector::from(certs.rustls_client(alpn));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends raw bytes over TLS and reads until the server closes the connection.
+pub async fn raw_exchange(certs: &TestCerts, addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tls_connect(certs, addr, &[b"http/1.1"]).await;
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Sends raw bytes over TLS and reads the response head only (for connections that stay open).
+pub async fn raw_head(certs: &TestCerts, addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tls_connect(certs, addr, &[b"http/1.1"]).await;
+    stream.write_all(request).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
