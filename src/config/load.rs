@@ -153,7 +153,7 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Str
     while let Some(start) = rest.find("${") {
         if rest[..start].ends_with('$') {
             out.push_str(&rest[..start]); // "$${" -> keep "${" literally, drop one '$'
-            out.push_str("{");
+            out.push('{');
             rest = &rest[start + 2..];
             continue;
         }

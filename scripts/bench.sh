@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Tether against nginx and haproxy in front of the same backend, in one run, on this machine.
+# Installs nothing: needs wrk, h2load (nghttp2-client), nginx, haproxy and openssl on PATH
+#   apt-get install -y wrk nghttp2-client nginx haproxy
+# Usage: scripts/bench.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${1:-10}
+CONNS=64
+RATE=${RATE:-5000}
+THREADS=$(nproc)
+for tool in wrk h2load nginx haproxy openssl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
+done
+cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate
+BIN=target/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# Ports: backend 18080; plain 18081 tether, 18082 nginx, 18083 haproxy; TLS 18443 / 18444 / 18445.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
+
+"$BIN/examples/bench_backend" 127.0.0.1:18080 & PIDS+=($!)
+
+cat > "$WORK/tether.toml" <<TOML
+[server]
+listen = "127.0.0.1:18443"
+listen_plain = "127.0.0.1:18081"
+admin_listen = "127.0.0.1:19901"
+worker_threads = $THREADS
+[tls]
+cert = "$WORK/cert.pem"
+key = "$WORK/key.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+[log]
+level = "warn"
+access_log = false
+TOML
+"$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!)
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes $THREADS;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:18080; keepalive 128; }
+  server {
+    listen 127.0.0.1:18082;
+    listen 127.0.0.1:18444 ssl http2;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!)
+
+cat > "$WORK/haproxy.cfg" <<HAPROXY
+global
+  nbthread $THREADS
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend plain
+  bind 127.0.0.1:18083
+  bind 127.0.0.1:18445 ssl crt $WORK/haproxy.pem alpn h2,http/1.1
+  option forwardfor
+  default_backend app
+backend app
+  server app 127.0.0.1:18080
+HAPROXY
+haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!)
+
+for port in 18080 18081 18082 18083 18443 18444 18445; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+wrk_rps() { wrk -t2 -c$CONNS -d"${DURATION}s" "$1" | awk '/Requests\/sec/ {print int($2)}'; }
+h2_rps() { h2load -c16 -m10 -t2 -D "$DURATION" "$1" 2>/dev/null | awk '/finished in/ {gsub(",", ""); for (i=1;i<=NF;i++) if ($i=="req/s") print int($(i-1))}'; }
+latency() { "$BIN/examples/fixed_rate" "$1" "$RATE" "$DURATION" 16; }
+
+declare -A R
+echo "warming up..." >&2
+wrk -t2 -c$CONNS -d2s http://127.0.0.1:18081/ >/dev/null; wrk -t2 -c$CONNS -d2s http://127.0.0.1:18082/ >/dev/null
+for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
+  R[a_${who%%:*}]=$(wrk_rps "http://127.0.0.1:${who##*:}/")
+done
+for who in tether:18443 nginx:18444 haproxy:18445; do
+  R[b_${who%%:*}]=$(wrk_rps "https://localhost:${who##*:}/")
+  R[c_${who%%:*}]=$(h2_rps "https://127.0.0.1:${who##*:}/")
+done
+for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
+  R[d_${who%%:*}]=$(latency "http://127.0.0.1:${who##*:}/")
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "Each run ${DURATION}s; wrk -t2 -c$CONNS; h2load -c16 -m10 -t2; fixed rate $RATE req/s over 16 connections."
+echo "Tether worker_threads=$THREADS, nginx worker_processes=$THREADS, haproxy nbthread=$THREADS; access logs off."
+echo
+echo "| scenario | direct | Tether | nginx | haproxy | Tether/nginx | Tether/haproxy | Tether/direct |"
+echo "|---|---|---|---|---|---|---|---|"
+echo "| (a) HTTP/1.1 keep-alive, plain (req/s) | ${R[a_direct]} | ${R[a_tether]} | ${R[a_nginx]} | ${R[a_haproxy]} | $(ratio ${R[a_tether]} ${R[a_nginx]}) | $(ratio ${R[a_tether]} ${R[a_haproxy]}) | $(ratio ${R[a_tether]} ${R[a_direct]}) |"
+echo "| (b) HTTPS HTTP/1.1 (req/s) | - | ${R[b_tether]} | ${R[b_nginx]} | ${R[b_haproxy]} | $(ratio ${R[b_tether]} ${R[b_nginx]}) | $(ratio ${R[b_tether]} ${R[b_haproxy]}) | - |"
+echo "| (c) HTTPS h2 (req/s) | - | ${R[c_tether]} | ${R[c_nginx]} | ${R[c_haproxy]} | $(ratio ${R[c_tether]} ${R[c_nginx]}) | $(ratio ${R[c_tether]} ${R[c_haproxy]}) | - |"
+for q in p50_us p99_us; do
+  d=$(field "${R[d_direct]}" $q); t=$(field "${R[d_tether]}" $q); n=$(field "${R[d_nginx]}" $q); h=$(field "${R[d_haproxy]}" $q)
+  echo "| (d) $q at $RATE req/s (lower is better) | $d | $t | $n | $h | $(ratio $t $n) | $(ratio $t $h) | $(ratio $t $d) |"
+done
