@@ -99,12 +99,11 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     logging::init(&config.log);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if config.server.worker_threads > 0 {
-        runtime.worker_threads(config.server.worker_threads);
-    }
-    let runtime = match runtime.build() {
+    // The control plane (signals, admin, certificate reloads); serving cores run their own runtimes.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the runtime: {err}");

@@ -104,40 +104,56 @@ pub async fn start_with(
     );
     let readiness = Arc::new(Readiness::new(checks));
 
-    let tls_listener = bind(config.server.listen).await?;
-    let plain_listener = match config.server.listen_plain {
-        Some(addr) => Some(bind(addr).await?),
+    // Thread per core: each core runs its own runtime with its own listener (SO_REUSEPORT) and
+    // its own pool of upstream connections, so a request and the upstream connection it uses never
+    // change threads. (A shared multi-threaded runtime spent most of its time in cross-thread
+    // wake-ups; see the README's benchmark notes.)
+    let cores = serving_cores(config.server.worker_threads);
+    let tls_group = bind_group(config.server.listen, cores)?;
+    let plain_group = match config.server.listen_plain {
+        Some(addr) => Some(bind_group(addr, cores)?),
         None => None,
     };
     let admin_listener = match config.server.admin_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let local = |listener: &TcpListener| {
-        listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    };
-    let tls_addr = local(&tls_listener);
-    let plain_addr = plain_listener.as_ref().map(local);
-    let admin_addr = admin_listener.as_ref().map(local);
+    let tls_addr = tls_group[0]
+        .local_addr()
+        .map_err(|error| StartError::Bind {
+            addr: config.server.listen,
+            error,
+        })?;
+    let plain_addr = plain_group
+        .as_ref()
+        .and_then(|group| group[0].local_addr().ok());
+    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let shared = Arc::new(Shared {
-        proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints)),
-        metrics: metrics.clone(),
-        connections: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
-        tracker: tracker.clone(),
-        stop: stop_rx.clone(),
-        config,
-    });
-
-    tokio::spawn(accept_loop(tls_listener, Some(acceptor), shared.clone()));
-    if let Some(listener) = plain_listener {
-        tokio::spawn(accept_loop(listener, None, shared.clone()));
+    let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let mut plain_group = plain_group.map(Vec::into_iter);
+    for (core, tls_listener) in tls_group.into_iter().enumerate() {
+        let shared = Arc::new(Shared {
+            proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints.clone())),
+            metrics: metrics.clone(),
+            connections: connections.clone(),
+            tracker: tracker.clone(),
+            stop: stop_rx.clone(),
+            config: config.clone(),
+        });
+        let plain_listener = plain_group.as_mut().and_then(Iterator::next);
+        let acceptor = acceptor.clone();
+        std::thread::Builder::new()
+            .name(format!("tether-core-{core}"))
+            .spawn(move || serve_core(tls_listener, plain_listener, acceptor, shared))
+            .map_err(|error| StartError::Bind {
+                addr: tls_addr,
+                error,
+            })?;
     }
+    let shared_config = config;
     if let Some(listener) = admin_listener {
         tokio::spawn(admin::serve(
             listener,
@@ -148,11 +164,11 @@ pub async fn start_with(
     }
     tokio::spawn(tls::watch(
         certs.clone(),
-        shared.config.tls.reload_interval,
+        shared_config.tls.reload_interval,
         metrics.clone(),
         stop_rx,
     ));
-    tracing::info!(%tls_addr, ?plain_addr, ?admin_addr, upstream = %shared.config.upstream.url, "tether is serving");
+    tracing::info!(%tls_addr, ?plain_addr, ?admin_addr, cores, upstream = %shared_config.upstream.url, "tether is serving");
     Ok(Running {
         tls_addr,
         plain_addr,
@@ -163,9 +179,80 @@ pub async fn start_with(
         stop: stop_tx,
         admin_stop: admin_stop_tx,
         tracker,
-        grace: shared.config.server.shutdown_grace,
-        delay: shared.config.server.shutdown_delay,
+        grace: shared_config.server.shutdown_grace,
+        delay: shared_config.server.shutdown_delay,
     })
+}
+
+fn serving_cores(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One listening socket per core on the same address (SO_REUSEPORT: the kernel spreads new
+/// connections across them). Port 0 is resolved by the first socket and reused by the others.
+fn bind_group(addr: SocketAddr, cores: usize) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let mut group: Vec<std::net::TcpListener> = Vec::with_capacity(cores);
+    let mut target = addr;
+    for _ in 0..cores {
+        let listener = bind_reuseport(target).map_err(|error| StartError::Bind { addr, error })?;
+        target = listener
+            .local_addr()
+            .map_err(|error| StartError::Bind { addr, error })?;
+        group.push(listener);
+    }
+    Ok(group)
+}
+
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// A serving core: a single-threaded runtime running this core's accept loops and connections.
+/// After the listeners stop it keeps running until its connections finish or the grace ends.
+fn serve_core(
+    tls_listener: std::net::TcpListener,
+    plain_listener: Option<std::net::TcpListener>,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start a serving core");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut loops = Vec::new();
+        for (listener, tls) in std::iter::once((tls_listener, Some(acceptor)))
+            .chain(plain_listener.map(|listener| (listener, None)))
+        {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    loops.push(tokio::spawn(accept_loop(listener, tls, shared.clone())))
+                }
+                Err(err) => tracing::error!(error = %err, "cannot register a listener"),
+            }
+        }
+        for accept in loops {
+            let _ = accept.await;
+        }
+        let grace = shared.config.server.shutdown_grace;
+        let _ = tokio::time::timeout(grace, shared.tracker.wait()).await;
+    });
 }
 
 /// Resolves once shutdown has begun. (Not `wait_for` inline in a select: its guard is not Send.)
@@ -232,12 +319,13 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
         let shared = shared.clone();
         let local = local.unwrap_or(peer);
         let tls = tls.clone();
-        shared.tracker.clone().spawn(async move {
+        // Spawned on this core's runtime; tracked so shutdown can wait for it.
+        tokio::spawn(shared.tracker.clone().track_future(async move {
             shared.metrics.connection_opened();
             serve_connection(stream, peer, local, tls, &shared).await;
             shared.metrics.connection_closed();
             drop(permit);
-        });
+        }));
     }
 }
 

@@ -54,7 +54,7 @@ pub struct ServerConfig {
     /// How long /readyz reports "draining" before the listeners close, so balancers notice first.
     #[serde(deserialize_with = "de_duration")]
     pub shutdown_delay: Duration,
-    /// Runtime worker threads; 0 = one per CPU core.
+    /// Serving threads (one runtime, listener and upstream pool each); 0 = one per CPU core.
     pub worker_threads: usize,
 }
 
