@@ -194,6 +194,11 @@ fn serving_cores(configured: usize) -> usize {
 /// One listening socket per core on the same address (SO_REUSEPORT: the kernel spreads new
 /// connections across them). Port 0 is resolved by the first socket and reused by the others.
 fn bind_group(addr: SocketAddr, cores: usize) -> Result<Vec<std::net::TcpListener>, StartError> {
+    // SO_REUSEPORT would let this process share a port another one already serves; a plain bind
+    // first makes "address in use" an error again.
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(|error| StartError::Bind { addr, error })?);
+    }
     let mut group: Vec<std::net::TcpListener> = Vec::with_capacity(cores);
     let mut target = addr;
     for _ in 0..cores {

@@ -185,3 +185,15 @@ async fn max_connections_holds_new_clients_back() {
         assert_eq!(response.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_port_already_served_is_an_error() {
+    let (certs, backend, tether) = setup(|_| {}).await;
+    let mut config = config_for(backend.addr, &certs);
+    config.server.listen = tether.tls_addr;
+    match tether::start(config).await {
+        Err(tether::StartError::Bind { addr, .. }) => assert_eq!(addr, tether.tls_addr),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a second Tether shared the port"),
+    }
+}
