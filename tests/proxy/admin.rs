@@ -1,13 +1,10 @@
 //! The admin listener: liveness, readiness with reasons, Prometheus metrics.
 
-use crate::support::backend::Backend;
 use crate::support::*;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     let health = reqwest::get(format!("{}/healthz", tether.admin))
         .await
         .unwrap();
@@ -71,9 +68,7 @@ async fn readiness_fails_with_a_reason_when_the_app_is_down() {
 #[tokio::test]
 async fn failed_handshakes_are_counted() {
     use tokio::io::AsyncWriteExt;
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (_certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     let mut tcp = tokio::net::TcpStream::connect(tether.tls_addr)
         .await
         .unwrap();

@@ -1,13 +1,10 @@
 //! HTTP/2 clients reach the HTTP/1.1 app.
 
-use crate::support::backend::Backend;
 use crate::support::*;
 
 #[tokio::test]
 async fn h2_client_reaches_h1_app_with_host_and_joined_cookies() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, backend, tether) = start_app_and_tether(|_| {}).await;
     let client = certs.client();
     let response = client
         .post(format!("{}/echo/h2?x=%20y", tether.https))
@@ -33,9 +30,7 @@ async fn h2_client_reaches_h1_app_with_host_and_joined_cookies() {
 
 #[tokio::test]
 async fn many_concurrent_streams_on_one_connection() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     let client = certs.client();
     // One request first, so the client knows the server speaks h2 before it multiplexes.
     client

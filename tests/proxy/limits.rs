@@ -6,12 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn setup(configure: impl FnOnce(&mut tether::Config)) -> (TestCerts, Backend, TestTether) {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let mut config = config_for(backend.addr, &certs);
-    configure(&mut config);
-    let tether = TestTether::start(config).await;
-    (certs, backend, tether)
+    start_app_and_tether(configure).await
 }
 
 #[tokio::test]

@@ -31,9 +31,7 @@ fn replace_pair(certs: &TestCerts, name: &str, cert: &Path, key: &Path) -> Vec<u
 
 #[tokio::test]
 async fn certificate_is_reloaded_while_serving() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     let client = certs.client();
     let before = served_leaf(&certs, &tether).await;
     assert_eq!(
@@ -64,9 +62,7 @@ async fn certificate_is_reloaded_while_serving() {
 
 #[tokio::test]
 async fn a_broken_reload_keeps_the_last_good_pair() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     let good = served_leaf(&certs, &tether).await;
     std::fs::write(
         &certs.cert_path,

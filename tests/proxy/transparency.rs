@@ -5,10 +5,7 @@ use crate::support::backend::Backend;
 use crate::support::*;
 
 async fn setup() -> (TestCerts, Backend, TestTether) {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
-    (certs, backend, tether)
+    start_app_and_tether(|_| {}).await
 }
 
 fn head_and_body(raw: &str) -> (String, String) {
@@ -68,11 +65,9 @@ async fn forwarded_headers_are_set_and_client_values_overwritten() {
 
 #[tokio::test]
 async fn trusted_proxy_chain_is_extended() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let mut config = config_for(backend.addr, &certs);
-    config.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    let tether = TestTether::start(config).await;
+    let (certs, backend, tether) =
+        start_app_and_tether(|c| c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+            .await;
     certs
         .client()
         .get(format!("{}/echo/chain", tether.https))

@@ -1,15 +1,12 @@
 //! WebSocket upgrades are tunnelled to the app after it answers 101.
 
-use crate::support::backend::Backend;
 use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn websocket_echo_through_tether() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, backend, tether) = start_app_and_tether(|_| {}).await;
     let stream = tls_connect(&certs, tether.tls_addr, &[b"http/1.1"]).await;
     let url = format!("wss://localhost:{}/ws", tether.tls_addr.port());
     let (mut socket, response) = tokio_tungstenite::client_async(url, stream).await.unwrap();
@@ -38,9 +35,7 @@ async fn websocket_echo_through_tether() {
 
 #[tokio::test]
 async fn refused_upgrade_is_an_ordinary_response() {
-    let certs = TestCerts::new();
-    let backend = Backend::start().await;
-    let tether = TestTether::start(config_for(backend.addr, &certs)).await;
+    let (certs, _backend, tether) = start_app_and_tether(|_| {}).await;
     // The app answers /echo with 200, not 101: the client gets that 200 and no tunnel.
     let request = "GET /echo/noupgrade HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
         Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";

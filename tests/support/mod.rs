@@ -116,6 +116,18 @@ access_log = false
     config::parse_str(&text, "test.toml", &|_| None).expect("test configuration is valid")
 }
 
+/// A recording app and Tether in front of it, with `configure` applied to the configuration.
+pub async fn start_app_and_tether(
+    configure: impl FnOnce(&mut Config),
+) -> (TestCerts, backend::Backend, TestTether) {
+    let certs = TestCerts::new();
+    let app = backend::Backend::start().await;
+    let mut config = config_for(app.addr, &certs);
+    configure(&mut config);
+    let tether = TestTether::start(config).await;
+    (certs, app, tether)
+}
+
 /// Tether running in this process.
 pub struct TestTether {
     pub running: Option<tether::Running>,
