@@ -42,7 +42,7 @@ url = "http://127.0.0.1:18080"
 level = "warn"
 access_log = false
 TOML
-"$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!)
+"$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes $THREADS;
@@ -70,7 +70,7 @@ http {
   }
 }
 NGINX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!)
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); NGINX_PID=$!
 
 cat > "$WORK/haproxy.cfg" <<HAPROXY
 global
@@ -90,25 +90,45 @@ frontend plain
 backend app
   server app 127.0.0.1:18080
 HAPROXY
-haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!)
+haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); HAPROXY_PID=$!
 
 for port in 18080 18081 18082 18083 18443 18444 18445; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
-wrk_rps() { wrk -t2 -c$CONNS -d"${DURATION}s" "$1" | awk '/Requests\/sec/ {print int($2)}'; }
+# CPU time the proxy's processes used, in clock ticks (utime + stime of every listed process).
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# "REQ_PER_S CPU_US_PER_REQUEST": throughput, and the proxy's CPU per request (steadier than
+# req/s on a shared machine, where the load generator and backend compete for the same cores).
+wrk_rps() {
+  local url=$1; shift
+  local before out reqs secs rps
+  before=$(ticks "$@")
+  out=$(wrk -t2 -c$CONNS -d"${DURATION}s" "$url")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  if [ $# -gt 0 ]; then
+    echo "$rps $(awk -v t=$(( $(ticks "$@") - before )) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')"
+  else
+    echo "$rps -"
+  fi
+}
 h2_rps() { h2load -c16 -m10 -t2 -D "$DURATION" "$1" 2>/dev/null | awk '/finished in/ {gsub(",", ""); for (i=1;i<=NF;i++) if ($i=="req/s") print int($(i-1))}'; }
 latency() { "$BIN/examples/fixed_rate" "$1" "$RATE" "$DURATION" 16; }
 
 declare -A R
 echo "warming up..." >&2
 wrk -t2 -c$CONNS -d2s http://127.0.0.1:18081/ >/dev/null; wrk -t2 -c$CONNS -d2s http://127.0.0.1:18082/ >/dev/null
+NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | xargs)"
+declare -A P=([direct]="" [tether]="$TETHER_PID" [nginx]="$NGINX_PIDS" [haproxy]="$HAPROXY_PID")
 for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
-  R[a_${who%%:*}]=$(wrk_rps "http://127.0.0.1:${who##*:}/")
+  name=${who%%:*}
+  read -r R[a_$name] R[acpu_$name] < <(wrk_rps "http://127.0.0.1:${who##*:}/" ${P[$name]})
 done
 for who in tether:18443 nginx:18444 haproxy:18445; do
-  R[b_${who%%:*}]=$(wrk_rps "https://localhost:${who##*:}/")
-  R[c_${who%%:*}]=$(h2_rps "https://127.0.0.1:${who##*:}/")
+  name=${who%%:*}
+  read -r R[b_$name] R[bcpu_$name] < <(wrk_rps "https://localhost:${who##*:}/" ${P[$name]})
+  R[c_$name]=$(h2_rps "https://127.0.0.1:${who##*:}/")
 done
 for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
   R[d_${who%%:*}]=$(latency "http://127.0.0.1:${who##*:}/")
@@ -124,7 +144,9 @@ echo
 echo "| scenario | direct | Tether | nginx | haproxy | Tether/nginx | Tether/haproxy | Tether/direct |"
 echo "|---|---|---|---|---|---|---|---|"
 echo "| (a) HTTP/1.1 keep-alive, plain (req/s) | ${R[a_direct]} | ${R[a_tether]} | ${R[a_nginx]} | ${R[a_haproxy]} | $(ratio ${R[a_tether]} ${R[a_nginx]}) | $(ratio ${R[a_tether]} ${R[a_haproxy]}) | $(ratio ${R[a_tether]} ${R[a_direct]}) |"
+echo "| (a) proxy CPU µs per request (lower is better) | - | ${R[acpu_tether]} | ${R[acpu_nginx]} | ${R[acpu_haproxy]} | $(ratio ${R[acpu_tether]} ${R[acpu_nginx]}) | $(ratio ${R[acpu_tether]} ${R[acpu_haproxy]}) | - |"
 echo "| (b) HTTPS HTTP/1.1 (req/s) | - | ${R[b_tether]} | ${R[b_nginx]} | ${R[b_haproxy]} | $(ratio ${R[b_tether]} ${R[b_nginx]}) | $(ratio ${R[b_tether]} ${R[b_haproxy]}) | - |"
+echo "| (b) proxy CPU µs per request (lower is better) | - | ${R[bcpu_tether]} | ${R[bcpu_nginx]} | ${R[bcpu_haproxy]} | $(ratio ${R[bcpu_tether]} ${R[bcpu_nginx]}) | $(ratio ${R[bcpu_tether]} ${R[bcpu_haproxy]}) | - |"
 echo "| (c) HTTPS h2 (req/s) | - | ${R[c_tether]} | ${R[c_nginx]} | ${R[c_haproxy]} | $(ratio ${R[c_tether]} ${R[c_nginx]}) | $(ratio ${R[c_tether]} ${R[c_haproxy]}) | - |"
 for q in p50_us p99_us; do
   d=$(field "${R[d_direct]}" $q); t=$(field "${R[d_tether]}" $q); n=$(field "${R[d_nginx]}" $q); h=$(field "${R[d_haproxy]}" $q)

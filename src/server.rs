@@ -409,6 +409,7 @@ async fn serve_http<I>(
             .header_read_timeout(limits.header_read_timeout)
             .max_headers(limits.max_headers)
             .max_header_size(header_bytes)
+            .writev(false)
             .serve_connection(io, service)
             .with_upgrades();
         drive(connection, activity, limits.idle_timeout, stop).await;

@@ -45,6 +45,7 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_max_idle_per_host(config.pool_max_idle)
+            .http1_writev(false)
             .build(connector);
         Self {
             client,
