@@ -13,12 +13,14 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod identity;
 pub mod io;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod redact;
 pub mod server;
+pub mod store;
 pub mod tls;
 
 pub use config::Config;

@@ -101,6 +101,7 @@ pub fn parse_str(
         file: file.to_string(),
         text: text.to_string(),
     };
+    config.validate()?;
     Ok(config)
 }
 

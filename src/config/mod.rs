@@ -32,6 +32,10 @@ pub struct Config {
     pub reserved: ReservedConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub livechat: LiveChatConfig,
     /// Where this configuration was read from (for errors about the files it names).
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -188,6 +192,7 @@ pub enum IdentitySource {
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
     pub source: IdentitySource,
+    #[serde(deserialize_with = "de_probe_path")]
     pub probe_path: String,
     #[serde(deserialize_with = "de_header_name")]
     pub user_header: HeaderName,
@@ -200,6 +205,9 @@ pub struct IdentityConfig {
     pub protected_headers: Vec<HeaderName>,
     /// Strip the identity headers from the app's responses too, so internal ids do not leak.
     pub strip_from_responses: bool,
+    /// probe: how long the app may take to answer the identity probe (then: fail closed, 503).
+    #[serde(deserialize_with = "de_duration")]
+    pub probe_timeout: Duration,
     /// Further app headers mapped to profile claims: header name -> claim name.
     #[serde(deserialize_with = "de_claims")]
     pub claims: std::collections::BTreeMap<String, String>,
@@ -210,6 +218,7 @@ impl Default for IdentityConfig {
         Self {
             source: IdentitySource::Probe,
             probe_path: "/whoami".into(),
+            probe_timeout: Duration::from_secs(2),
             user_header: HeaderName::from_static("x-authenticated-user"),
             email_header: Some(HeaderName::from_static("x-authenticated-email")),
             name_header: Some(HeaderName::from_static("x-authenticated-name")),
@@ -271,6 +280,166 @@ impl Default for LogConfig {
             format: LogFormat::Text,
             access_log: true,
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In memory only: mappings are lost on restart (tests, demos).
+    Memory,
+    /// Embedded and durable on local disk (the default).
+    File,
+    /// Shared between replicas.
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// file: the database file (created with its directory if missing).
+    pub path: PathBuf,
+    /// redis: the server URL.
+    pub url: Option<crate::redact::Secret>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::File,
+            path: PathBuf::from("data/tether.db"),
+            url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveChatGrant {
+    /// Tether holds one agent OAuth token (scope customers:own) and mints customer tokens with it.
+    AgentToken,
+    /// Tether keeps each customer's __lc_cid/__lc_cst cookies and presents them itself.
+    Cookie,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveChatConfig {
+    pub enabled: bool,
+    pub license_id: u64,
+    pub organization_id: String,
+    pub client_id: String,
+    pub grant: LiveChatGrant,
+    pub accounts_url: String,
+    /// Agent Chat API base, for customer name/email updates.
+    pub api_url: String,
+    /// Never serve a cached token with less life left than this (the widget re-issues at 1 h).
+    #[serde(deserialize_with = "de_duration")]
+    pub refresh_margin: Duration,
+    pub client_secret: crate::redact::Secret,
+    pub refresh_token: crate::redact::Secret,
+    pub redirect_uri: String,
+    /// One accounts call: connect + answer.
+    #[serde(deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+    /// Attempts for retryable failures (network, 5xx, 429), with jittered backoff.
+    pub max_attempts: u32,
+    /// Keep the customer's name and email in LiveChat in step with the app's identity headers.
+    pub sync_customer_profile: bool,
+    /// Most users whose tokens are cached in memory.
+    pub token_cache_capacity: u64,
+}
+
+impl Default for LiveChatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            license_id: 0,
+            organization_id: String::new(),
+            client_id: String::new(),
+            grant: LiveChatGrant::AgentToken,
+            accounts_url: "https://accounts.livechat.com".into(),
+            api_url: "https://api.livechatinc.com".into(),
+            refresh_margin: Duration::from_secs(65 * 60),
+            client_secret: Default::default(),
+            refresh_token: Default::default(),
+            redirect_uri: String::new(),
+            request_timeout: Duration::from_secs(10),
+            max_attempts: 3,
+            sync_customer_profile: true,
+            token_cache_capacity: 1_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that need several keys at once; each error points at the key to fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lc = &self.livechat;
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
+        if lc.enabled {
+            if lc.client_id.is_empty() {
+                return at(
+                    "livechat.client_id",
+                    "expected the Developer Console app's client id",
+                );
+            }
+            if lc.license_id == 0 && lc.organization_id.is_empty() {
+                return at(
+                    "livechat.organization_id",
+                    "expected the organization id (or license_id)",
+                );
+            }
+            for (key, url) in [
+                ("livechat.accounts_url", &lc.accounts_url),
+                ("livechat.api_url", &lc.api_url),
+            ] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return at(key, "expected an http(s) URL");
+                }
+            }
+            match lc.grant {
+                LiveChatGrant::AgentToken => {
+                    if lc.client_secret.expose().is_empty() {
+                        return at(
+                            "livechat.client_secret",
+                            "the agent_token grant needs the app's client secret",
+                        );
+                    }
+                    if lc.refresh_token.expose().is_empty() {
+                        return at(
+                            "livechat.refresh_token",
+                            "the agent_token grant needs an agent refresh token",
+                        );
+                    }
+                }
+                LiveChatGrant::Cookie => {
+                    if lc.organization_id.is_empty() {
+                        return at(
+                            "livechat.organization_id",
+                            "the cookie grant needs the organization id",
+                        );
+                    }
+                    if lc.redirect_uri.is_empty() {
+                        return at(
+                            "livechat.redirect_uri",
+                            "the cookie grant needs a whitelisted redirect_uri",
+                        );
+                    }
+                }
+            }
+            if lc.max_attempts == 0 {
+                return at("livechat.max_attempts", "expected at least 1");
+            }
+        }
+        if self.store.kind == StoreKind::Redis {
+            return at(
+                "store.kind",
+                "the redis store is not available in this version; use \"file\" or \"memory\"",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -340,6 +509,18 @@ fn de_header_names<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<HeaderName>, 
         .map(|name| parse_header_name(name))
         .collect::<Result<_, _>>()
         .map_err(serde::de::Error::custom)
+}
+
+fn de_probe_path<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    let text = String::deserialize(de)?;
+    let valid = text.starts_with('/') && text.parse::<http::uri::PathAndQuery>().is_ok();
+    if valid {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a path on the app such as \"/whoami\", found {text:?}"
+        )))
+    }
 }
 
 fn de_claims<'de, D: Deserializer<'de>>(

@@ -141,6 +141,16 @@ impl Proxy {
             Route::App => self.forward(request, conn).await,
             Route::Reserved(subpath) => {
                 let subpath = subpath.to_owned();
+                // Endpoints read the Host header; HTTP/2 carries it in the authority.
+                if !request.headers().contains_key(header::HOST) {
+                    if let Some(host) = request
+                        .uri()
+                        .authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                    {
+                        request.headers_mut().insert(header::HOST, host);
+                    }
+                }
                 let response = self.endpoints.handle(request, subpath, conn.clone()).await;
                 with_private_headers(response)
             }

@@ -1,0 +1,370 @@
+//! The default durable store: an embedded redb database on local disk, with every record also held
+//! in a DashMap so reads never touch the disk.
+//!
+//! Writes go to one writer thread that commits whatever has queued up in a single transaction
+//! (group commit): one fsync serves many concurrent first logins. A write's future resolves only
+//! after its transaction is committed, so an acknowledged mapping survives `kill -9`.
+
+use super::{CustomerRecord, Store, StoreError};
+use crate::proxy::BoxFuture;
+use dashmap::DashMap;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
+
+const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
+const VALUES: TableDefinition<&str, &str> = TableDefinition::new("values");
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+enum Write {
+    InsertIfAbsent(
+        String,
+        CustomerRecord,
+        oneshot::Sender<Result<CustomerRecord, StoreError>>,
+    ),
+    Replace(
+        String,
+        CustomerRecord,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
+    SetValue(String, String, oneshot::Sender<Result<(), StoreError>>),
+}
+
+pub struct FileStore {
+    customers: Arc<DashMap<String, CustomerRecord>>,
+    values: Arc<DashMap<String, String>>,
+    writer: mpsc::Sender<Write>,
+}
+
+fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("{what}: {err}"))
+}
+
+impl FileStore {
+    /// Opens (or creates) the database and loads every record into memory.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| failed(&dir.display().to_string(), err))?;
+        }
+        let db = Database::create(path).map_err(|err| failed(&path.display().to_string(), err))?;
+        let customers = Arc::new(DashMap::new());
+        let values = Arc::new(DashMap::new());
+        load(&db, &customers, &values)?;
+        let (writer, queue) = mpsc::channel();
+        let (c, v) = (customers.clone(), values.clone());
+        std::thread::Builder::new()
+            .name("tether-store".into())
+            .spawn(move || write_loop(db, queue, c, v))
+            .map_err(|err| failed("starting the store writer", err))?;
+        Ok(Self {
+            customers,
+            values,
+            writer,
+        })
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> BoxFuture<Result<T, StoreError>> {
+        let (done, result) = oneshot::channel();
+        let sent = self.writer.send(make(done));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError("the store writer has stopped".into()))?;
+            result
+                .await
+                .map_err(|_| StoreError("the store writer has stopped".into()))?
+        })
+    }
+}
+
+fn load(
+    db: &Database,
+    customers: &DashMap<String, CustomerRecord>,
+    values: &DashMap<String, String>,
+) -> Result<(), StoreError> {
+    let read = db.begin_read().map_err(|err| failed("reading", err))?;
+    match read.open_table(CUSTOMERS) {
+        Ok(table) => {
+            for entry in table
+                .iter()
+                .map_err(|err| failed("reading customers", err))?
+            {
+                let (user, record) = entry.map_err(|err| failed("reading customers", err))?;
+                let record: CustomerRecord = serde_json::from_slice(record.value())
+                    .map_err(|err| failed("decoding a customer record", err))?;
+                customers.insert(user.value().to_string(), record);
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(err) => return Err(failed("reading customers", err)),
+    }
+    match read.open_table(VALUES) {
+        Ok(table) => {
+            for entry in table.iter().map_err(|err| failed("reading values", err))? {
+                let (key, value) = entry.map_err(|err| failed("reading values", err))?;
+                values.insert(key.value().to_string(), value.value().to_string());
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(err) => return Err(failed("reading values", err)),
+    }
+    Ok(())
+}
+
+/// Commits queued writes in batches until every sender is gone.
+fn write_loop(
+    db: Database,
+    queue: mpsc::Receiver<Write>,
+    customers: Arc<DashMap<String, CustomerRecord>>,
+    values: Arc<DashMap<String, String>>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        match commit(&db, &batch) {
+            Ok(winners) => {
+                for (write, winner) in batch.into_iter().zip(winners) {
+                    acknowledge(write, winner, &customers, &values);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "store commit failed; the writes are refused");
+                for write in batch {
+                    match write {
+                        Write::InsertIfAbsent(_, _, done) => drop(done.send(Err(err.clone()))),
+                        Write::Replace(_, _, done) | Write::SetValue(_, _, done) => {
+                            drop(done.send(Err(err.clone())))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies a batch in one transaction. For each write, the record now stored (inserts only).
+fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>, StoreError> {
+    let txn = db.begin_write().map_err(|err| failed("writing", err))?;
+    let mut winners = Vec::with_capacity(batch.len());
+    {
+        let mut table = txn
+            .open_table(CUSTOMERS)
+            .map_err(|err| failed("writing", err))?;
+        let mut value_table = txn
+            .open_table(VALUES)
+            .map_err(|err| failed("writing", err))?;
+        for write in batch {
+            let winner = match write {
+                Write::InsertIfAbsent(user, record, _) => {
+                    let existing = match table
+                        .get(user.as_str())
+                        .map_err(|err| failed("writing", err))?
+                    {
+                        Some(bytes) => Some(
+                            serde_json::from_slice::<CustomerRecord>(bytes.value())
+                                .map_err(|err| failed("decoding a customer record", err))?,
+                        ),
+                        None => None,
+                    };
+                    match existing {
+                        Some(existing) => Some(existing),
+                        None => {
+                            let bytes = serde_json::to_vec(record).expect("a record serialises");
+                            table
+                                .insert(user.as_str(), bytes.as_slice())
+                                .map_err(|err| failed("writing", err))?;
+                            Some(record.clone())
+                        }
+                    }
+                }
+                Write::Replace(user, record, _) => {
+                    let bytes = serde_json::to_vec(record).expect("a record serialises");
+                    table
+                        .insert(user.as_str(), bytes.as_slice())
+                        .map_err(|err| failed("writing", err))?;
+                    None
+                }
+                Write::SetValue(key, value, _) => {
+                    value_table
+                        .insert(key.as_str(), value.as_str())
+                        .map_err(|err| failed("writing", err))?;
+                    None
+                }
+            };
+            winners.push(winner);
+        }
+    }
+    txn.commit().map_err(|err| failed("committing", err))?;
+    Ok(winners)
+}
+
+/// After the commit: update the in-memory view, then tell the caller.
+fn acknowledge(
+    write: Write,
+    winner: Option<CustomerRecord>,
+    customers: &DashMap<String, CustomerRecord>,
+    values: &DashMap<String, String>,
+) {
+    match write {
+        Write::InsertIfAbsent(user, record, done) => {
+            let winner = winner.unwrap_or(record);
+            customers.insert(user, winner.clone());
+            let _ = done.send(Ok(winner));
+        }
+        Write::Replace(user, record, done) => {
+            customers.insert(user, record);
+            let _ = done.send(Ok(()));
+        }
+        Write::SetValue(key, value, done) => {
+            values.insert(key, value);
+            let _ = done.send(Ok(()));
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn customer(&self, user: &str) -> BoxFuture<Result<Option<CustomerRecord>, StoreError>> {
+        let found = self.customers.get(user).map(|record| record.clone());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn insert_customer_if_absent(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<CustomerRecord, StoreError>> {
+        if let Some(existing) = self.customers.get(user) {
+            let existing = existing.clone();
+            return Box::pin(async move { Ok(existing) });
+        }
+        let user = user.to_string();
+        self.submit(move |done| Write::InsertIfAbsent(user, record, done))
+    }
+
+    fn replace_customer(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let user = user.to_string();
+        self.submit(move |done| Write::Replace(user, record, done))
+    }
+
+    fn value(&self, key: &str) -> BoxFuture<Result<Option<String>, StoreError>> {
+        let found = self.values.get(key).map(|value| value.clone());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn set_value(&self, key: &str, value: String) -> BoxFuture<Result<(), StoreError>> {
+        let key = key.to_string();
+        self.submit(move |done| Write::SetValue(key, value, done))
+    }
+
+    fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> CustomerRecord {
+        CustomerRecord {
+            entity_id: id.into(),
+            cookie_secret: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening_and_first_insert_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/tether.db");
+        {
+            let store = FileStore::open(&path).unwrap();
+            assert_eq!(
+                store
+                    .insert_customer_if_absent("alice", record("e1"))
+                    .await
+                    .unwrap(),
+                record("e1")
+            );
+            assert_eq!(
+                store
+                    .insert_customer_if_absent("alice", record("e2"))
+                    .await
+                    .unwrap(),
+                record("e1")
+            );
+            let secret = CustomerRecord {
+                entity_id: "e3".into(),
+                cookie_secret: Some("cst".into()),
+            };
+            store
+                .insert_customer_if_absent("bob", record("e3"))
+                .await
+                .unwrap();
+            store.replace_customer("bob", secret.clone()).await.unwrap();
+            store
+                .set_value("agent_refresh_token", "rt-2".into())
+                .await
+                .unwrap();
+        }
+        // The writer thread ends with the store; wait until redb lets go of the file.
+        let store = loop {
+            match FileStore::open(&path) {
+                Ok(store) => break store,
+                Err(err) if err.0.contains("already open") => std::thread::yield_now(),
+                Err(err) => panic!("{err}"),
+            }
+        };
+        assert_eq!(store.customer("alice").await.unwrap(), Some(record("e1")));
+        assert_eq!(
+            store
+                .customer("bob")
+                .await
+                .unwrap()
+                .unwrap()
+                .cookie_secret
+                .as_deref(),
+            Some("cst")
+        );
+        assert_eq!(
+            store.value("agent_refresh_token").await.unwrap().as_deref(),
+            Some("rt-2")
+        );
+        assert_eq!(store.customer_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_inserts_for_one_user_agree_on_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::open(&dir.path().join("t.db")).unwrap());
+        let attempts = (0..200).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_customer_if_absent("carol", record(&format!("e{i}")))
+                    .await
+                    .unwrap()
+            })
+        });
+        let winners: Vec<_> = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            winners.windows(2).all(|w| w[0] == w[1]),
+            "several winners: {winners:?}"
+        );
+    }
+}

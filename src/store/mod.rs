@@ -1,0 +1,89 @@
+//! Durable state: the user -> LiveChat customer mapping (losing it loses the customer's chat
+//! history) and a few small values (the agent's rotated refresh token).
+//!
+//! Backends sit behind one trait with "insert if absent, return the winner" semantics, so a shared
+//! backend (Redis, for several replicas) plugs in without changing callers. Every write is durable
+//! before its future resolves: a caller that got Ok may hand the result to a user.
+
+mod file;
+mod memory;
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+
+use crate::config::{Config, StoreKind};
+use crate::proxy::BoxFuture;
+use std::fmt;
+use std::sync::Arc;
+
+/// A brand user's LiveChat customer.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerRecord {
+    /// LiveChat's customer id (`entity_id`, equal to the `__lc_cid` cookie).
+    pub entity_id: String,
+    /// The cookie grant's `__lc_cst` secret; losing it loses the identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_secret: Option<String>,
+}
+
+impl fmt::Debug for CustomerRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustomerRecord")
+            .field("entity_id", &self.entity_id)
+            .field(
+                "cookie_secret",
+                &self.cookie_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub trait Store: Send + Sync + 'static {
+    /// The customer recorded for `user`, if any.
+    fn customer(&self, user: &str) -> BoxFuture<Result<Option<CustomerRecord>, StoreError>>;
+
+    /// Records `record` for `user` unless a record exists, durably; returns the stored record (the
+    /// winner, which is not `record` when someone else got there first).
+    fn insert_customer_if_absent(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<CustomerRecord, StoreError>>;
+
+    /// Replaces the record for `user` (the cookie grant's rotated secret), durably.
+    fn replace_customer(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<(), StoreError>>;
+
+    /// A small named value (for example the agent's current refresh token).
+    fn value(&self, key: &str) -> BoxFuture<Result<Option<String>, StoreError>>;
+
+    fn set_value(&self, key: &str, value: String) -> BoxFuture<Result<(), StoreError>>;
+
+    /// How many customers are recorded.
+    fn customer_count(&self) -> usize;
+}
+
+/// Opens the store the configuration names.
+pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    match config.store.kind {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::default())),
+        StoreKind::File => Ok(Arc::new(FileStore::open(&config.store.path)?)),
+        StoreKind::Redis => Err(StoreError(
+            "the redis store is not available in this version".into(),
+        )),
+    }
+}
