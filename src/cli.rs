@@ -121,7 +121,7 @@ async fn serve_until_signal(config: Config) -> ExitCode {
             eprintln!("{err}");
             return ExitCode::from(match err {
                 crate::StartError::Config(_) => EXIT_INVALID,
-                crate::StartError::Bind { .. } => EXIT_FATAL,
+                crate::StartError::Bind { .. } | crate::StartError::Fatal(_) => EXIT_FATAL,
             });
         }
     };

@@ -45,7 +45,7 @@ impl std::fmt::Display for IdentityError {
 
 enum Source {
     Probe {
-        client: Client<HttpConnector, Empty<Bytes>>,
+        client: Box<Client<HttpConnector, Empty<Bytes>>>,
         uri: Uri,
         timeout: Duration,
     },
@@ -84,7 +84,7 @@ impl IdentityResolver {
                     .build()
                     .expect("probe_path is validated as a path");
                 Source::Probe {
-                    client,
+                    client: Box::new(client),
                     uri,
                     timeout: identity.probe_timeout,
                 }

@@ -13,15 +13,18 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod endpoints;
 pub mod identity;
 pub mod io;
+pub mod livechat;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod redact;
+pub mod sandbox;
 pub mod server;
 pub mod store;
 pub mod tls;
 
 pub use config::Config;
-pub use server::{start, start_with, Running, ShutdownReport, StartError};
+pub use server::{start, start_proxy_only, start_with, Running, ShutdownReport, StartError};

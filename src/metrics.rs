@@ -50,8 +50,12 @@ pub enum UpstreamFailure {
     Other = 2,
 }
 
+/// More metrics to append to the exposition (vendor counters).
+pub type MetricsSource = std::sync::Arc<dyn Fn(&mut String) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Metrics {
+    sources: Vec<MetricsSource>,
     /// Responses by status class: index 0 = 1xx ... 4 = 5xx.
     responses: [AtomicU64; 5],
     pub upstream_latency: Histogram,
@@ -67,6 +71,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    pub fn with_sources(sources: Vec<MetricsSource>) -> Self {
+        Self {
+            sources,
+            ..Self::default()
+        }
+    }
+
     pub fn response(&self, status: u16) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.responses[class].fetch_add(1, Relaxed);
@@ -201,6 +212,9 @@ impl Metrics {
             "WebSocket upgrades tunnelled to the app.",
             self.websocket_tunnels.load(Relaxed),
         );
+        for source in &self.sources {
+            source(&mut out);
+        }
         out
     }
 }

@@ -1,8 +1,9 @@
 //! Listeners and connections: binding, TLS handshakes, HTTP/1.1 and HTTP/2 serving with the
 //! configured limits, idle timeouts, and graceful shutdown.
 
-use crate::admin::{self, Readiness, ReadinessCheck, UpstreamReachable};
+use crate::admin::{self, Readiness, UpstreamReachable};
 use crate::config::{Config, ConfigError};
+use crate::endpoints::{EndpointsFactory, Extensions};
 use crate::io::{Activity, ActivityIo};
 use crate::metrics::Metrics;
 use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
@@ -31,6 +32,8 @@ pub enum StartError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    /// Anything else that stops start-up (exit code 1).
+    Fatal(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -38,6 +41,7 @@ impl std::fmt::Display for StartError {
         match self {
             Self::Config(err) => err.fmt(f),
             Self::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            Self::Fatal(why) => f.write_str(why),
         }
     }
 }
@@ -68,6 +72,9 @@ pub struct Running {
     tracker: TaskTracker,
     grace: Duration,
     delay: Duration,
+    /// Joined on shutdown, so everything they hold (stores, clients) is released when it returns.
+    cores: Vec<std::thread::JoinHandle<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// How a shutdown ended.
@@ -77,18 +84,32 @@ pub struct ShutdownReport {
     pub drained: bool,
 }
 
-/// Starts Tether with no vendor endpoints (everything under the prefix answers 404).
+/// Starts Tether with the vendor endpoints its configuration enables.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    start_with(config, Arc::new(NoEndpoints), Vec::new()).await
+    let extensions = crate::endpoints::build(&config).await?;
+    start_with(config, extensions).await
 }
 
-/// Starts Tether with the given reserved-path endpoints and extra readiness checks.
-pub async fn start_with(
-    config: Config,
-    endpoints: Arc<dyn ReservedEndpoints>,
-    mut checks: Vec<Arc<dyn ReadinessCheck>>,
-) -> Result<Running, StartError> {
-    let metrics = Arc::new(Metrics::default());
+/// Starts the proxy alone: everything under the prefix answers 404.
+pub async fn start_proxy_only(config: Config) -> Result<Running, StartError> {
+    let endpoints: EndpointsFactory =
+        Arc::new(|| Arc::new(NoEndpoints) as Arc<dyn ReservedEndpoints>);
+    let extensions = Extensions {
+        endpoints,
+        checks: Vec::new(),
+        metrics: Vec::new(),
+    };
+    start_with(config, extensions).await
+}
+
+/// Starts Tether with the given reserved-path endpoints, readiness checks and metrics.
+pub async fn start_with(config: Config, extensions: Extensions) -> Result<Running, StartError> {
+    let Extensions {
+        endpoints,
+        mut checks,
+        metrics,
+    } = extensions;
+    let metrics = Arc::new(Metrics::with_sources(metrics));
     let certs = CertStore::load(&config.tls)
         .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
@@ -134,9 +155,10 @@ pub async fn start_with(
     let tracker = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
     let mut plain_group = plain_group.map(Vec::into_iter);
+    let mut cores = Vec::new();
     for (core, tls_listener) in tls_group.into_iter().enumerate() {
         let shared = Arc::new(Shared {
-            proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints.clone())),
+            proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints())),
             metrics: metrics.clone(),
             connections: connections.clone(),
             tracker: tracker.clone(),
@@ -145,30 +167,32 @@ pub async fn start_with(
         });
         let plain_listener = plain_group.as_mut().and_then(Iterator::next);
         let acceptor = acceptor.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("tether-core-{core}"))
             .spawn(move || serve_core(tls_listener, plain_listener, acceptor, shared))
             .map_err(|error| StartError::Bind {
                 addr: tls_addr,
                 error,
             })?;
+        cores.push(thread);
     }
     let shared_config = config;
+    let mut background = Vec::new();
     if let Some(listener) = admin_listener {
-        tokio::spawn(admin::serve(
+        background.push(tokio::spawn(admin::serve(
             listener,
             readiness.clone(),
             metrics.clone(),
             admin_stop_rx,
-        ));
+        )));
     }
-    tokio::spawn(tls::watch(
+    background.push(tokio::spawn(tls::watch(
         certs.clone(),
         shared_config.tls.reload_interval,
         metrics.clone(),
         stop_rx,
-    ));
-    tracing::info!(%tls_addr, ?plain_addr, ?admin_addr, cores, upstream = %shared_config.upstream.url, "tether is serving");
+    )));
+    tracing::info!(%tls_addr, ?plain_addr, ?admin_addr, cores = cores.len(), upstream = %shared_config.upstream.url, "tether is serving");
     Ok(Running {
         tls_addr,
         plain_addr,
@@ -181,6 +205,8 @@ pub async fn start_with(
         tracker,
         grace: shared_config.server.shutdown_grace,
         delay: shared_config.server.shutdown_delay,
+        cores,
+        background,
     })
 }
 
@@ -274,7 +300,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 impl Running {
     /// Graceful shutdown: /readyz fails first, then (after `shutdown_delay`) the listeners close
     /// and every connection is asked to finish; in-flight requests get `shutdown_grace`.
-    pub async fn shutdown(self) -> ShutdownReport {
+    pub async fn shutdown(mut self) -> ShutdownReport {
         self.readiness.start_draining();
         tracing::info!(grace = ?self.grace, "shutting down: readiness now fails");
         if !self.delay.is_zero() {
@@ -294,6 +320,17 @@ impl Running {
             );
         }
         let _ = self.admin_stop.send(true);
+        // Each core stops once its connections are done (or its own grace runs out).
+        let cores = std::mem::take(&mut self.cores);
+        let _ = tokio::task::spawn_blocking(move || {
+            for core in cores {
+                let _ = core.join();
+            }
+        })
+        .await;
+        for task in std::mem::take(&mut self.background) {
+            let _ = task.await;
+        }
         ShutdownReport { drained }
     }
 }
@@ -448,7 +485,9 @@ where
     }
 }
 
-/// Runs a connection to completion, closing it gracefully on shutdown or after the idle timeout.
+/// Runs a connection to completion. On shutdown or after the idle timeout it is closed
+/// gracefully (in-flight requests finish); if it then stays idle for another idle timeout (a
+/// client stalled mid-request), it is dropped.
 async fn drive<C: GracefulConnection>(
     connection: C,
     activity: Arc<Activity>,
@@ -469,7 +508,11 @@ async fn drive<C: GracefulConnection>(
                 connection.as_mut().begin_graceful_shutdown();
                 closing = true;
             }
-            _ = activity.idle(idle_timeout), if !closing => {
+            _ = activity.idle(idle_timeout) => {
+                if closing {
+                    tracing::debug!("connection stayed idle while closing; dropping it");
+                    return;
+                }
                 connection.as_mut().begin_graceful_shutdown();
                 closing = true;
             }

@@ -60,19 +60,35 @@ impl std::error::Error for RequestBodyError {
 }
 
 pin_project_lite::pin_project! {
-    /// The client's body, streamed with backpressure, failing once it passes the byte limit.
+    /// The client's body, streamed with backpressure, failing once it passes the byte limit, and
+    /// telling `sent` when it has been read to the end (the app's response clock starts then).
     pub struct RequestBody {
         #[pin]
         inner: Incoming,
         remaining: u64,
+        sent: Option<tokio::sync::oneshot::Sender<()>>,
     }
 }
 
 impl RequestBody {
-    /// `limit` 0 means unlimited.
-    pub fn new(inner: Incoming, limit: u64) -> Self {
+    /// `limit` 0 means unlimited. The returned receiver resolves when the body is complete.
+    pub fn new(inner: Incoming, limit: u64) -> (Self, tokio::sync::oneshot::Receiver<()>) {
         let remaining = if limit == 0 { u64::MAX } else { limit };
-        Self { inner, remaining }
+        let (sent, complete) = tokio::sync::oneshot::channel();
+        let sent = if inner.is_end_stream() {
+            let _ = sent.send(());
+            None
+        } else {
+            Some(sent)
+        };
+        (
+            Self {
+                inner,
+                remaining,
+                sent,
+            },
+            complete,
+        )
     }
 }
 
@@ -84,8 +100,8 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
@@ -94,10 +110,20 @@ impl Body for RequestBody {
                     }
                     *this.remaining -= len;
                 }
+                if this.inner.is_end_stream() {
+                    if let Some(sent) = this.sent.take() {
+                        let _ = sent.send(());
+                    }
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(RequestBodyError::Client(err)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(sent) = this.sent.take() {
+                    let _ = sent.send(());
+                }
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }

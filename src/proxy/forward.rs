@@ -68,15 +68,24 @@ impl Upstream {
             .build()
     }
 
+    /// Sends the request. `body_sent` resolves when the request body is complete: the
+    /// response-header timeout runs from then, so a long upload is not cut off (proxy.md 13).
     pub async fn send(
         &self,
         request: Request<RequestBody>,
+        body_sent: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<Response<Incoming>, ForwardError> {
-        match tokio::time::timeout(self.response_header_timeout, self.client.request(request)).await
-        {
-            Err(_) => Err(ForwardError::Timeout),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => Err(classify(err)),
+        let timeout = self.response_header_timeout;
+        let deadline = async move {
+            // A body that fails drops its sender; the request then fails on its own.
+            match body_sent.await {
+                Ok(()) => tokio::time::sleep(timeout).await,
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            result = self.client.request(request) => result.map_err(classify),
+            () = deadline => Err(ForwardError::Timeout),
         }
     }
 

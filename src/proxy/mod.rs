@@ -214,12 +214,10 @@ impl Proxy {
         parts.version = Version::HTTP_11;
 
         let sent = Instant::now();
+        let (body, body_sent) = RequestBody::new(body, self.max_body_bytes);
         let result = self
             .upstream
-            .send(Request::from_parts(
-                parts,
-                RequestBody::new(body, self.max_body_bytes),
-            ))
+            .send(Request::from_parts(parts, body), body_sent)
             .await;
         let mut response = match result {
             Ok(response) => response,

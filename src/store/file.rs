@@ -35,7 +35,20 @@ enum Write {
 pub struct FileStore {
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
-    writer: mpsc::Sender<Write>,
+    /// Taken on drop, so the writer thread sees the queue close.
+    writer: Option<mpsc::Sender<Write>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for FileStore {
+    /// Waits for queued writes to commit and the database file to be released, so the same path
+    /// can be opened again at once (an in-process restart).
+    fn drop(&mut self) {
+        drop(self.writer.take());
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -54,14 +67,15 @@ impl FileStore {
         load(&db, &customers, &values)?;
         let (writer, queue) = mpsc::channel();
         let (c, v) = (customers.clone(), values.clone());
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("tether-store".into())
             .spawn(move || write_loop(db, queue, c, v))
             .map_err(|err| failed("starting the store writer", err))?;
         Ok(Self {
             customers,
             values,
-            writer,
+            writer: Some(writer),
+            writer_thread: Some(writer_thread),
         })
     }
 
@@ -70,7 +84,10 @@ impl FileStore {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
     ) -> BoxFuture<Result<T, StoreError>> {
         let (done, result) = oneshot::channel();
-        let sent = self.writer.send(make(done));
+        let sent = match &self.writer {
+            Some(writer) => writer.send(make(done)).map_err(|_| ()),
+            None => Err(()),
+        };
         Box::pin(async move {
             sent.map_err(|_| StoreError("the store writer has stopped".into()))?;
             result
@@ -318,14 +335,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        // The writer thread ends with the store; wait until redb lets go of the file.
-        let store = loop {
-            match FileStore::open(&path) {
-                Ok(store) => break store,
-                Err(err) if err.0.contains("already open") => std::thread::yield_now(),
-                Err(err) => panic!("{err}"),
-            }
-        };
+        // Dropping the store released the file.
+        let store = FileStore::open(&path).unwrap();
         assert_eq!(store.customer("alice").await.unwrap(), Some(record("e1")));
         assert_eq!(
             store

@@ -192,3 +192,42 @@ async fn a_port_already_served_is_an_error() {
         Ok(_) => panic!("a second Tether shared the port"),
     }
 }
+
+#[tokio::test]
+async fn response_header_timeout_starts_after_the_request_body() {
+    let (certs, _backend, tether) =
+        setup(|c| c.upstream.response_header_timeout = Duration::from_millis(300)).await;
+    // The upload takes about 1 s, several response-header timeouts, and must still succeed.
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        if n == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x'; 1000]), n + 1))
+    });
+    let response = certs
+        .client()
+        .post(format!("{}/upload", tether.https))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "10000");
+}
+
+#[tokio::test]
+async fn a_client_stalled_mid_body_is_cut_off() {
+    let (certs, _backend, tether) =
+        setup(|c| c.limits.idle_timeout = Duration::from_millis(300)).await;
+    let mut stream = tls_connect(&certs, tether.tls_addr, &[b"http/1.1"]).await;
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly ten b",
+        )
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a stalled upload kept its connection open");
+}

@@ -9,6 +9,9 @@
 //! - `/upload`: reads the whole body, answers its length
 //! - `/slow?ms=N`: answers after N ms
 //! - `/ws`: a WebSocket echo server
+//! - `/whoami`: the identity probe: cookie `session=NAME` is logged in as NAME (with an email and a
+//!   display name); `session=__500` answers 500, `session=__dup` sends two user values,
+//!   `session=__slow` answers after 3 s; no session is 401
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -149,6 +152,9 @@ async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response
     if path == "/ws" {
         return websocket_echo(&mut req);
     }
+    if path == "/whoami" {
+        return whoami(&req).await;
+    }
     if let Some(status) = path.strip_prefix("/status/") {
         return full(status.parse().unwrap(), Bytes::new());
     }
@@ -258,5 +264,42 @@ fn websocket_echo(req: &mut Request<Incoming>) -> Response<Body> {
     headers.insert(header::CONNECTION, "upgrade".parse().unwrap());
     headers.insert(header::UPGRADE, "websocket".parse().unwrap());
     headers.insert("sec-websocket-accept", accept.parse().unwrap());
+    response
+}
+
+fn session(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("session=").map(str::to_string))
+}
+
+async fn whoami(req: &Request<Incoming>) -> Response<Body> {
+    let Some(user) = session(req) else {
+        return full(401, "not logged in");
+    };
+    match user.as_str() {
+        "__500" => return full(500, "broken"),
+        "__slow" => tokio::time::sleep(std::time::Duration::from_secs(3)).await,
+        _ => {}
+    }
+    let mut response = full(200, "ok");
+    let headers = response.headers_mut();
+    if user == "__dup" {
+        headers.append("x-authenticated-user", "alice".parse().unwrap());
+        headers.append("x-authenticated-user", "mallory".parse().unwrap());
+        return response;
+    }
+    headers.insert("x-authenticated-user", user.parse().unwrap());
+    headers.insert(
+        "x-authenticated-email",
+        format!("{user}@example.com").parse().unwrap(),
+    );
+    headers.insert(
+        "x-authenticated-name",
+        format!("User {user}").parse().unwrap(),
+    );
     response
 }

@@ -116,6 +116,22 @@ access_log = false
     config::parse_str(&text, "test.toml", &|_| None).expect("test configuration is valid")
 }
 
+/// LiveChat switched on against a sandbox accounts server, with an in-memory store.
+pub fn enable_livechat(config: &mut Config, sandbox: &tether::sandbox::livechat::SandboxAccounts) {
+    let defaults = tether::sandbox::livechat::SandboxConfig::default();
+    let livechat = &mut config.livechat;
+    livechat.enabled = true;
+    livechat.license_id = 12345;
+    livechat.organization_id = defaults.organization_id;
+    livechat.client_id = defaults.client_id;
+    livechat.client_secret = tether::redact::Secret::new(defaults.client_secret);
+    livechat.refresh_token = tether::redact::Secret::new(defaults.refresh_token);
+    livechat.accounts_url = sandbox.url();
+    livechat.api_url = sandbox.url();
+    livechat.request_timeout = Duration::from_secs(2);
+    config.store.kind = tether::config::StoreKind::Memory;
+}
+
 /// A recording app and Tether in front of it, with `configure` applied to the configuration.
 pub async fn start_app_and_tether(
     configure: impl FnOnce(&mut Config),

@@ -1,0 +1,512 @@
+//! LiveChat's accounts server: customer tokens (agent_token and cookie grants) and the agent OAuth
+//! token behind the agent_token grant. Error bodies are LiveChat's own shape
+//! (`oauth_exception` / `identity_exception`, whatever the status), parsed into `AccountsError`.
+
+use crate::config::{LiveChatConfig, LiveChatGrant};
+use crate::redact::Secret;
+use crate::store::{CustomerRecord, Store};
+use rand::Rng;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Store keys for the agent's refresh token (it may rotate and must survive restarts).
+const REFRESH_TOKEN_KEY: &str = "livechat.agent_refresh_token";
+const REFRESH_TOKEN_SEEN_KEY: &str = "livechat.agent_refresh_token.configured";
+/// Refresh the agent token this long before it expires.
+const AGENT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// A customer token as issued by the accounts server.
+#[derive(Clone)]
+pub struct CustomerToken {
+    pub access_token: Secret,
+    pub entity_id: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    pub token_type: String,
+    pub organization_id: Option<String>,
+    /// When Tether received it, Unix milliseconds (the widget's `creationDate`).
+    pub issued_at_ms: u64,
+    /// Cookie grant: the `__lc_cst` to store for next time.
+    pub cookie_secret: Option<String>,
+}
+
+impl std::fmt::Debug for CustomerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerToken")
+            .field("access_token", &self.access_token)
+            .field("entity_id", &self.entity_id)
+            .field("expires_in", &self.expires_in)
+            .field("issued_at_ms", &self.issued_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountsError {
+    /// Network failure, timeout, 5xx, 429 or a temporary exception, after the retries: 503.
+    Unavailable(String),
+    /// A definite refusal (bad client, bad grant, missing scope): 502, no retry.
+    Rejected(String),
+    /// The accounts server does not know the customer Tether has on record for this user.
+    UnknownCustomer(String),
+}
+
+impl std::fmt::Display for AccountsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable(why) => write!(f, "LiveChat accounts unavailable: {why}"),
+            Self::Rejected(why) => write!(f, "LiveChat accounts refused: {why}"),
+            Self::UnknownCustomer(why) => {
+                write!(f, "LiveChat does not know the recorded customer: {why}")
+            }
+        }
+    }
+}
+
+/// LiveChat's error body; present on failures whatever the status.
+#[derive(Debug, Default, Deserialize)]
+struct ExceptionBody {
+    oauth_exception: Option<String>,
+    identity_exception: Option<String>,
+    exception_description: Option<String>,
+}
+
+impl ExceptionBody {
+    fn describe(&self) -> String {
+        let kind = self
+            .oauth_exception
+            .as_deref()
+            .or(self.identity_exception.as_deref())
+            .unwrap_or("unknown");
+        match &self.exception_description {
+            Some(description) => format!("{kind}: {description}"),
+            None => kind.to_string(),
+        }
+    }
+
+    fn is_temporary(&self) -> bool {
+        matches!(
+            self.oauth_exception.as_deref(),
+            Some("server_error" | "temporarily_unavailable")
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct CustomerTokenBody {
+    access_token: String,
+    entity_id: String,
+    expires_in: u64,
+    token_type: String,
+    organization_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AgentTokenBody {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct InfoBody {
+    scope: Option<String>,
+}
+
+struct AgentToken {
+    access: Option<(Secret, Instant)>,
+    refresh: Secret,
+}
+
+/// One attempt's outcome.
+enum Attempt<T> {
+    Done(T),
+    Retry(String),
+    Fail(AccountsError),
+}
+
+impl<T> Attempt<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Self::Done(value) => Attempt::Done(f(value)),
+            Self::Retry(why) => Attempt::Retry(why),
+            Self::Fail(err) => Attempt::Fail(err),
+        }
+    }
+}
+
+pub struct AccountsClient {
+    http: reqwest::Client,
+    config: LiveChatConfig,
+    store: Arc<dyn Store>,
+    agent: tokio::sync::Mutex<AgentToken>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl AccountsClient {
+    /// Builds the client; with the agent_token grant, the newest refresh token comes from the store
+    /// (it rotates) unless the configured one changed since it was stored.
+    pub async fn new(
+        config: &LiveChatConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, AccountsError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| AccountsError::Rejected(format!("building the HTTP client: {err}")))?;
+        let refresh = current_refresh_token(config, store.as_ref()).await?;
+        Ok(Self {
+            http,
+            config: config.clone(),
+            store,
+            agent: tokio::sync::Mutex::new(AgentToken {
+                access: None,
+                refresh,
+            }),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.accounts_url.trim_end_matches('/'))
+    }
+
+    /// A customer token: refreshes `existing`'s customer, or creates a new customer when None.
+    pub async fn customer_token(
+        &self,
+        existing: Option<&CustomerRecord>,
+    ) -> Result<CustomerToken, AccountsError> {
+        match self.config.grant {
+            LiveChatGrant::AgentToken => self.agent_grant(existing).await,
+            LiveChatGrant::Cookie => self.cookie_grant(existing).await,
+        }
+    }
+
+    async fn agent_grant(
+        &self,
+        existing: Option<&CustomerRecord>,
+    ) -> Result<CustomerToken, AccountsError> {
+        let mut body = serde_json::json!({
+            "grant_type": "agent_token",
+            "client_id": self.config.client_id,
+            "response_type": "token",
+        });
+        if let Some(record) = existing {
+            body["entity_id"] = record.entity_id.clone().into();
+        }
+        let mut agent = self.agent_token(None).await?;
+        let mut refreshed = false;
+        let mut last = String::new();
+        let mut n = 0;
+        while n < self.config.max_attempts {
+            if n > 0 {
+                backoff(n).await;
+            }
+            n += 1;
+            let response = self
+                .http
+                .post(self.url("/v2/customer/token"))
+                .bearer_auth(agent.expose())
+                .json(&body)
+                .send()
+                .await;
+            let response = match response {
+                Ok(response) => response,
+                Err(err) => {
+                    last = network_error(&err);
+                    continue;
+                }
+            };
+            let status = response.status();
+            let bytes = match response.bytes().await {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    last = network_error(&err);
+                    continue;
+                }
+            };
+            let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            if status == 401 && exception.identity_exception.is_none() && !refreshed {
+                // The agent token was revoked or expired early: refresh it once and try again
+                // (not counted as an attempt).
+                refreshed = true;
+                agent = self.agent_token(Some(&agent)).await?;
+                n -= 1;
+                continue;
+            }
+            if exception.identity_exception.is_some() && existing.is_some() {
+                return Err(AccountsError::UnknownCustomer(exception.describe()));
+            }
+            match classify(status, &bytes, &exception) {
+                Attempt::Done(body) => return Ok(token_from(body, None)),
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry(why) => last = why,
+            }
+        }
+        Err(AccountsError::Unavailable(last))
+    }
+
+    async fn cookie_grant(
+        &self,
+        existing: Option<&CustomerRecord>,
+    ) -> Result<CustomerToken, AccountsError> {
+        let body = serde_json::json!({
+            "grant_type": "cookie",
+            "client_id": self.config.client_id,
+            "response_type": "token",
+            "organization_id": self.config.organization_id,
+            "redirect_uri": self.config.redirect_uri,
+        });
+        let cookies = existing.and_then(|record| {
+            let secret = record.cookie_secret.as_ref()?;
+            Some(format!(
+                "__lc_cid={}; __lc_cst={}",
+                record.entity_id, secret
+            ))
+        });
+        let (body, cookies) = (&body, &cookies);
+        self.with_retries(|| async move {
+            let mut request = self.http.post(self.url("/v2/customer/token")).json(body);
+            if let Some(cookies) = &cookies {
+                request = request.header(reqwest::header::COOKIE, cookies);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(err) => return Attempt::Retry(network_error(&err)),
+            };
+            let status = response.status();
+            let secret = response
+                .headers()
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter()
+                .filter_map(|value| cookie::Cookie::parse(value.to_str().ok()?).ok())
+                .find(|cookie| cookie.name() == "__lc_cst")
+                .map(|cookie| cookie.value().to_string());
+            let bytes = match response.bytes().await {
+                Ok(bytes) => bytes,
+                Err(err) => return Attempt::Retry(network_error(&err)),
+            };
+            let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            if exception.identity_exception.is_some() && existing.is_some() {
+                return Attempt::Fail(AccountsError::UnknownCustomer(exception.describe()));
+            }
+            let kept_secret = existing.and_then(|record| record.cookie_secret.clone());
+            classify(status, &bytes, &exception).map(|body: CustomerTokenBody| {
+                // Store the newest secret after every call; keep the old one if none was sent.
+                token_from(body, secret.or(kept_secret))
+            })
+        })
+        .await
+    }
+
+    /// The current agent access token, refreshing it when it is close to expiry or when `stale`
+    /// (a token the accounts server just refused) is still the current one.
+    async fn agent_token(&self, stale: Option<&Secret>) -> Result<Secret, AccountsError> {
+        let mut agent = self.agent.lock().await;
+        if let Some((token, expires)) = &agent.access {
+            let fresh_enough = Instant::now() + AGENT_REFRESH_MARGIN < *expires;
+            if fresh_enough && stale != Some(token) {
+                return Ok(token.clone());
+            }
+        }
+        let refresh = agent.refresh.clone();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose()),
+            ("client_id", self.config.client_id.as_str()),
+            ("client_secret", self.config.client_secret.expose()),
+        ];
+        let form = &form;
+        let body: AgentTokenBody = self
+            .with_retries(|| async move {
+                let response = match self
+                    .http
+                    .post(self.url("/v2/token"))
+                    .form(form)
+                    .send()
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(err) => return Attempt::Retry(network_error(&err)),
+                };
+                let status = response.status();
+                let bytes = match response.bytes().await {
+                    Ok(bytes) => bytes,
+                    Err(err) => return Attempt::Retry(network_error(&err)),
+                };
+                let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
+                classify(status, &bytes, &exception)
+            })
+            .await?;
+        if let Some(rotated) = body.refresh_token.filter(|new| new != refresh.expose()) {
+            // Persist before use: losing a rotated refresh token locks Tether out of LiveChat.
+            self.store
+                .set_value(REFRESH_TOKEN_KEY, rotated.clone())
+                .await
+                .map_err(|err| AccountsError::Unavailable(err.to_string()))?;
+            agent.refresh = Secret::new(rotated);
+        }
+        let token = Secret::new(body.access_token);
+        agent.access = Some((
+            token.clone(),
+            Instant::now() + Duration::from_secs(body.expires_in),
+        ));
+        Ok(token)
+    }
+
+    /// Readiness: the agent token works and carries `customers:own` (agent_token grant only).
+    pub async fn check_agent(&self) -> Result<(), AccountsError> {
+        if self.config.grant != LiveChatGrant::AgentToken {
+            return Ok(());
+        }
+        let token = self.agent_token(None).await?;
+        let token = &token;
+        let info: InfoBody = self
+            .with_retries(|| async move {
+                let response = match self
+                    .http
+                    .get(self.url("/v2/info"))
+                    .bearer_auth(token.expose())
+                    .send()
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(err) => return Attempt::Retry(network_error(&err)),
+                };
+                let status = response.status();
+                let bytes = match response.bytes().await {
+                    Ok(bytes) => bytes,
+                    Err(err) => return Attempt::Retry(network_error(&err)),
+                };
+                let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
+                classify(status, &bytes, &exception)
+            })
+            .await?;
+        let scope = info.scope.unwrap_or_default();
+        if scope.split(',').any(|s| s.trim() == "customers:own") {
+            Ok(())
+        } else {
+            Err(AccountsError::Rejected(format!(
+                "the agent token lacks the customers:own scope (has: {scope})"
+            )))
+        }
+    }
+
+    /// Runs `attempt` up to `max_attempts` times, with jittered exponential backoff between
+    /// retryable failures.
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, AccountsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Attempt<T>>,
+    {
+        let mut last = String::new();
+        for n in 0..self.config.max_attempts {
+            if n > 0 {
+                backoff(n).await;
+            }
+            match attempt().await {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry(why) => last = why,
+            }
+        }
+        Err(AccountsError::Unavailable(last))
+    }
+}
+
+/// Jittered exponential backoff before retry `n` (1-based): 100-200 ms, 200-400 ms, ...
+async fn backoff(n: u32) {
+    let base = 100u64 << (n - 1).min(6);
+    let jitter = rand::rng().random_range(0..=base);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// Success, retry or failure for one accounts answer.
+fn classify<T: serde::de::DeserializeOwned>(
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+    exception: &ExceptionBody,
+) -> Attempt<T> {
+    let has_exception =
+        exception.oauth_exception.is_some() || exception.identity_exception.is_some();
+    if status.is_server_error() || status == 429 || exception.is_temporary() {
+        return Attempt::Retry(format!("HTTP {status}: {}", exception.describe()));
+    }
+    if has_exception || !status.is_success() {
+        return Attempt::Fail(AccountsError::Rejected(format!(
+            "HTTP {status}: {}",
+            exception.describe()
+        )));
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(body) => Attempt::Done(body),
+        Err(err) => Attempt::Fail(AccountsError::Rejected(format!("unexpected answer: {err}"))),
+    }
+}
+
+fn network_error(err: &reqwest::Error) -> String {
+    // reqwest's message names the URL, never credentials; the body is not included.
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn token_from(body: CustomerTokenBody, cookie_secret: Option<String>) -> CustomerToken {
+    CustomerToken {
+        access_token: Secret::new(body.access_token),
+        entity_id: body.entity_id,
+        expires_in: body.expires_in,
+        token_type: body.token_type,
+        organization_id: body.organization_id,
+        issued_at_ms: now_ms(),
+        cookie_secret,
+    }
+}
+
+/// The refresh token to start from: the stored (possibly rotated) one, unless the operator put a
+/// different one in the configuration since it was stored.
+async fn current_refresh_token(
+    config: &LiveChatConfig,
+    store: &dyn Store,
+) -> Result<Secret, AccountsError> {
+    let unavailable = |err: crate::store::StoreError| AccountsError::Unavailable(err.to_string());
+    let configured = config.refresh_token.expose().to_string();
+    // Only a digest of the configured token is kept, to notice when the operator replaces it.
+    let fingerprint = hex_sha256(&configured);
+    let seen = store
+        .value(REFRESH_TOKEN_SEEN_KEY)
+        .await
+        .map_err(unavailable)?;
+    let stored = store.value(REFRESH_TOKEN_KEY).await.map_err(unavailable)?;
+    match (stored, seen) {
+        (Some(stored), Some(seen)) if seen == fingerprint => Ok(Secret::new(stored)),
+        _ => {
+            store
+                .set_value(REFRESH_TOKEN_SEEN_KEY, fingerprint)
+                .await
+                .map_err(unavailable)?;
+            store
+                .set_value(REFRESH_TOKEN_KEY, configured.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(Secret::new(configured))
+        }
+    }
+}
+
+fn hex_sha256(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,99 @@
+//! The LiveChat endpoints under the reserved prefix:
+//! `GET|POST|DELETE {prefix}/livechat/token` and `GET {prefix}/livechat/identity-provider.js`.
+
+use super::accounts::AccountsError;
+use super::tokens::{TokenError, TokenService};
+use crate::config::Config;
+use crate::endpoints::{private_json, refusal};
+use crate::identity::Identity;
+use crate::proxy::ResponseBody;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use std::sync::Arc;
+
+/// LiveChat state shared by every core.
+pub struct LiveChat {
+    pub tokens: TokenService,
+    license_id: u64,
+    organization_id: String,
+    provider_script: bytes::Bytes,
+}
+
+impl LiveChat {
+    pub fn new(config: &Config, tokens: TokenService) -> Self {
+        let script =
+            include_str!("identity-provider.js").replace("{{PREFIX}}", &config.reserved.prefix);
+        Self {
+            tokens,
+            license_id: config.livechat.license_id,
+            organization_id: config.livechat.organization_id.clone(),
+            provider_script: bytes::Bytes::from(script),
+        }
+    }
+
+    pub fn provider_script(&self) -> Response<ResponseBody> {
+        let mut response = crate::proxy::full(
+            StatusCode::OK,
+            "application/javascript; charset=utf-8",
+            self.provider_script.clone(),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    }
+
+    /// The token endpoint for a caller already known to be logged in as `identity`.
+    pub async fn token(&self, method: &Method, identity: &Identity) -> Response<ResponseBody> {
+        let user = identity.user_id.as_str();
+        if method == Method::DELETE {
+            self.tokens.forget(user).await;
+            return private_json(StatusCode::NO_CONTENT, None);
+        }
+        let fresh = method == Method::POST;
+        match self.tokens.token(user, fresh).await {
+            Ok(token) => {
+                let body = serde_json::json!({
+                    "accessToken": token.access_token.expose(),
+                    "entityId": token.entity_id,
+                    "expiresIn": token.expires_in.saturating_mul(1000),
+                    "tokenType": token.token_type,
+                    "creationDate": token.issued_at_ms,
+                    "licenseId": self.license_id,
+                    "organizationId": token.organization_id.as_deref().unwrap_or(&self.organization_id),
+                });
+                let mut response = private_json(StatusCode::OK, Some(body));
+                response
+                    .headers_mut()
+                    .insert("x-tether-user-key", user_key(user));
+                response
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "no LiveChat token");
+                match err {
+                    TokenError::Accounts(AccountsError::Unavailable(_)) | TokenError::Store(_) => {
+                        refusal(StatusCode::SERVICE_UNAVAILABLE, "livechat_unavailable")
+                    }
+                    TokenError::Accounts(AccountsError::Rejected(_)) => {
+                        refusal(StatusCode::BAD_GATEWAY, "livechat_rejected")
+                    }
+                    TokenError::Accounts(AccountsError::UnknownCustomer(_))
+                    | TokenError::CustomerMismatch => {
+                        refusal(StatusCode::BAD_GATEWAY, "livechat_customer_unknown")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stable per-user key for the page's cache: a hash, so the page never sees the user id.
+fn user_key(user: &str) -> HeaderValue {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user.as_bytes());
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    HeaderValue::from_str(&hex).expect("hex is a valid header value")
+}
+
+pub type Shared = Arc<LiveChat>;

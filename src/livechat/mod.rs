@@ -1,0 +1,6 @@
+//! LiveChat Custom Identity Provider: everything LiveChat-specific lives here.
+//! - `accounts`: the accounts server client (customer tokens, the agent OAuth token).
+
+pub mod accounts;
+pub mod endpoints;
+pub mod tokens;

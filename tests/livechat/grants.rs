@@ -1,0 +1,134 @@
+//! The agent token's lifecycle, the cookie grant, and durability of the mapping across restarts.
+
+use crate::World;
+use reqwest::Method;
+use tether::store::{CustomerRecord, FileStore, Store};
+
+#[tokio::test]
+async fn revoked_agent_token_is_refreshed_once_and_rotation_is_persisted() {
+    let world = World::start(|_| {}).await;
+    world.token(Method::GET, "alice").await;
+    assert_eq!(
+        world
+            .sandbox
+            .counters()
+            .agent_refreshes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    world.sandbox.revoke_agent_tokens();
+    world.token(Method::GET, "bob").await;
+    assert_eq!(
+        world
+            .sandbox
+            .counters()
+            .agent_refreshes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(world.sandbox.customers_created(), 2);
+}
+
+#[tokio::test]
+async fn cookie_grant_round_trip_keeps_one_customer() {
+    let world = World::start(|c| {
+        c.livechat.grant = tether::config::LiveChatGrant::Cookie;
+        c.livechat.redirect_uri = "https://www.example.com/".into();
+    })
+    .await;
+    let first = world.token(Method::GET, "erin").await;
+    // Each fresh token presents the stored cookies; the sandbox rotates __lc_cst every time, so a
+    // stale secret would be refused (401 identity_exception).
+    for _ in 0..3 {
+        let fresh = world.token(Method::POST, "erin").await;
+        assert_eq!(fresh["entityId"], first["entityId"]);
+    }
+    assert_eq!(world.sandbox.customers_created(), 1);
+    assert_eq!(world.sandbox.customer_token_calls(), 4);
+    assert_eq!(
+        world
+            .sandbox
+            .counters()
+            .agent_refreshes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn mappings_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tether.db");
+    let sandbox = tether::sandbox::livechat::SandboxAccounts::start(Default::default())
+        .await
+        .unwrap();
+    let mut entities = Vec::new();
+    for round in 0..2 {
+        let certs = crate::support::TestCerts::new();
+        let app = crate::support::backend::Backend::start().await;
+        let mut config = crate::support::config_for(app.addr, &certs);
+        crate::support::enable_livechat(&mut config, &sandbox);
+        config.store.kind = tether::config::StoreKind::File;
+        config.store.path = path.clone();
+        let tether = crate::support::TestTether::start(config).await;
+        let client = certs.client();
+        let mut seen = Vec::new();
+        for user in ["alice", "bob", "carol"] {
+            let response = client
+                .get(format!("{}/.tether/livechat/token", tether.https))
+                .header("cookie", format!("session={user}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "round {round}");
+            let token: serde_json::Value = response.json().await.unwrap();
+            seen.push(token["entityId"].as_str().unwrap().to_string());
+        }
+        entities.push(seen);
+        let report = tether.running.unwrap().shutdown().await;
+        assert!(report.drained);
+    }
+    assert_eq!(
+        entities[0], entities[1],
+        "every entity id survived the restart"
+    );
+    assert_eq!(sandbox.customers_created(), 3);
+}
+
+#[tokio::test]
+async fn a_recorded_customer_livechat_does_not_know_is_an_error_not_a_new_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tether.db");
+    {
+        let store = FileStore::open(&path).unwrap();
+        let bogus = CustomerRecord {
+            entity_id: "00000000-dead-4000-8000-000000000000".into(),
+            cookie_secret: None,
+        };
+        store
+            .insert_customer_if_absent("frank", bogus)
+            .await
+            .unwrap();
+    }
+    let world = World::start(move |c| {
+        c.store.kind = tether::config::StoreKind::File;
+        c.store.path = path;
+    })
+    .await;
+    let response = world.request(Method::GET, Some("frank")).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"error":"livechat_customer_unknown"}"#
+    );
+    assert_eq!(
+        world.sandbox.customers_created(),
+        0,
+        "no second customer was created"
+    );
+    assert!(world
+        .tether
+        .metrics()
+        .await
+        .contains("tether_livechat_unknown_customers_total 1"));
+}

@@ -1,0 +1,288 @@
+//! The token endpoint: shape, units, cache rules, single flight, failures and refusals.
+
+use crate::World;
+use reqwest::Method;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn token_has_the_widget_shape_and_units() {
+    let world = World::start(|_| {}).await;
+    let before = now_ms();
+    let response = world.request(Method::GET, Some("alice")).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert_eq!(headers["vary"], "Cookie, Authorization");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.get("access-control-allow-origin").is_none());
+    assert_eq!(headers["x-tether-user-key"].len(), 32);
+    let token: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(token["tokenType"], "Bearer");
+    assert_eq!(token["expiresIn"], 28_800_000, "milliseconds");
+    assert_eq!(token["licenseId"], 12345);
+    assert_eq!(
+        token["organizationId"],
+        tether::sandbox::livechat::SandboxConfig::default().organization_id
+    );
+    let created = token["creationDate"].as_u64().unwrap();
+    assert!(
+        created >= before && created <= now_ms(),
+        "creationDate {created} is the issue time in ms"
+    );
+    let owner = world
+        .sandbox
+        .owner_of(token["accessToken"].as_str().unwrap());
+    assert_eq!(
+        owner.as_deref(),
+        token["entityId"].as_str(),
+        "the token belongs to the entity"
+    );
+    assert_eq!(token.as_object().unwrap().len(), 7, "{token}");
+}
+
+#[tokio::test]
+async fn cached_tokens_keep_their_creation_date_and_fresh_ones_reissue() {
+    let world = World::start(|_| {}).await;
+    let first = world.token(Method::GET, "alice").await;
+    let again = world.token(Method::GET, "alice").await;
+    assert_eq!(first, again, "served from the cache, creationDate included");
+    assert_eq!(world.sandbox.customer_token_calls(), 1);
+
+    let fresh = world.token(Method::POST, "alice").await;
+    assert_eq!(
+        world.sandbox.customer_token_calls(),
+        2,
+        "POST bypasses the cache"
+    );
+    assert_ne!(fresh["accessToken"], first["accessToken"]);
+    assert_eq!(
+        fresh["entityId"], first["entityId"],
+        "the customer never changes"
+    );
+    assert!(fresh["creationDate"].as_u64() >= first["creationDate"].as_u64());
+    assert_eq!(
+        world.token(Method::GET, "alice").await,
+        fresh,
+        "the fresh token is the cached one now"
+    );
+
+    let response = world.request(Method::DELETE, Some("alice")).await;
+    assert_eq!(response.status(), 204);
+    let after_logout = world.token(Method::GET, "alice").await;
+    assert_eq!(
+        world.sandbox.customer_token_calls(),
+        3,
+        "DELETE forgot the cached token"
+    );
+    assert_eq!(after_logout["entityId"], first["entityId"]);
+    assert_eq!(world.sandbox.customers_created(), 1);
+}
+
+#[tokio::test]
+async fn tokens_with_too_little_life_left_are_never_served_from_cache() {
+    // LiveChat tokens living 1 h: under the 65 min margin from the start, so never cacheable.
+    let sandbox = tether::sandbox::livechat::SandboxConfig {
+        customer_token_ttl: 3600,
+        ..Default::default()
+    };
+    let world = World::start_with_sandbox(sandbox, |_| {}).await;
+    for _ in 0..3 {
+        world.token(Method::GET, "bob").await;
+    }
+    assert_eq!(world.sandbox.customer_token_calls(), 3);
+    assert_eq!(world.sandbox.customers_created(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_first_logins_create_one_customer_each() {
+    let world = World::start(|_| {}).await;
+    let requests = (0..1000).map(|i| {
+        let request = world
+            .client
+            .get(world.token_url())
+            .header("cookie", format!("session=user{}", i % 10));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let token: serde_json::Value = response.json().await.unwrap();
+            (i % 10, token["entityId"].as_str().unwrap().to_string())
+        }
+    });
+    let results = futures_util::future::join_all(requests).await;
+    assert_eq!(world.sandbox.customers_created(), 10);
+    assert_eq!(
+        world.sandbox.customer_token_calls(),
+        10,
+        "one accounts call per user"
+    );
+    let mut by_user = std::collections::HashMap::new();
+    for (user, entity) in results {
+        assert_eq!(
+            by_user.entry(user).or_insert_with(|| entity.clone()),
+            &entity,
+            "user{user} got two entities"
+        );
+    }
+}
+
+#[tokio::test]
+async fn anonymous_and_spoofing_callers_get_401() {
+    let world = World::start(|_| {}).await;
+    let response = world.request(Method::GET, None).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"error":"not_authenticated"}"#
+    );
+    let spoofed = world
+        .client
+        .get(world.token_url())
+        .header("x-authenticated-user", "alice")
+        .header("x_authenticated_user", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 401, "a client cannot name itself");
+    assert_eq!(world.sandbox.customer_token_calls(), 0);
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused() {
+    let world = World::start(|_| {}).await;
+    let port = world.tether.tls_addr.port();
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+    ] {
+        let response = world
+            .client
+            .get(world.token_url())
+            .header("cookie", "session=alice")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{name}: {value}");
+    }
+    let same_site = world
+        .client
+        .get(world.token_url())
+        .header("cookie", "session=alice")
+        .header("origin", format!("https://localhost:{port}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), 200);
+    assert_eq!(world.sandbox.customer_token_calls(), 1);
+}
+
+#[tokio::test]
+async fn identity_probe_failures_fail_closed() {
+    let world =
+        World::start(|c| c.identity.probe_timeout = std::time::Duration::from_millis(300)).await;
+    for (user, status) in [("__500", 503), ("__dup", 502), ("__slow", 503)] {
+        let response = world.request(Method::GET, Some(user)).await;
+        assert_eq!(response.status(), status, "{user}");
+        if status == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(world.sandbox.customer_token_calls(), 0);
+}
+
+#[tokio::test]
+async fn livechat_outage_is_503_while_proxying_keeps_working() {
+    use tether::sandbox::livechat::Fault;
+    let world = World::start(|_| {}).await;
+    world.sandbox.inject(
+        std::time::Duration::ZERO,
+        [
+            Fault::Status { status: 503 },
+            Fault::Drop { drop: true },
+            Fault::Status { status: 429 },
+        ],
+    );
+    let response = world.request(Method::GET, Some("alice")).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"error":"livechat_unavailable"}"#
+    );
+    let app = world
+        .client
+        .get(format!("{}/echo/during-outage", world.tether.https))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.status(), 200, "plain proxying is unaffected");
+    // The outage is over: the next request succeeds and nothing was cached from the failure.
+    let token = world.token(Method::GET, "alice").await;
+    assert!(token["entityId"].is_string());
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_within_one_request() {
+    use tether::sandbox::livechat::Fault;
+    let world = World::start(|_| {}).await;
+    world.sandbox.inject(
+        std::time::Duration::ZERO,
+        [Fault::Status { status: 500 }, Fault::Drop { drop: true }],
+    );
+    world.token(Method::GET, "carol").await;
+    assert_eq!(world.sandbox.customers_created(), 1);
+}
+
+#[tokio::test]
+async fn metrics_and_readiness_report_livechat() {
+    let world = World::start(|_| {}).await;
+    world.token(Method::GET, "dave").await;
+    world.token(Method::GET, "dave").await;
+    let metrics = world.tether.metrics().await;
+    for line in [
+        "tether_livechat_customers_created_total 1",
+        "tether_livechat_tokens_issued_total 1",
+        "tether_livechat_tokens_cached_total 1",
+        "tether_store_customers 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", world.tether.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["livechat"], "ok", "{ready}");
+}
+
+#[tokio::test]
+async fn readiness_fails_without_the_customers_own_scope() {
+    let sandbox = tether::sandbox::livechat::SandboxConfig {
+        agent_scope: "chats--all:rw".into(),
+        ..Default::default()
+    };
+    let world = World::start_with_sandbox(sandbox, |_| {}).await;
+    let ready = reqwest::get(format!("{}/readyz", world.tether.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let report: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        report["checks"]["livechat"]
+            .as_str()
+            .unwrap()
+            .contains("customers:own"),
+        "{report}"
+    );
+}
