@@ -30,6 +30,12 @@ enum Command {
         #[arg(long, short, value_name = "PATH")]
         config: PathBuf,
     },
+    /// The newcomer's tour: Tether + a demo app + a sandbox LiveChat accounts server.
+    Demo {
+        /// Where Tether listens (TLS).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 const EXIT_INVALID: u8 = 2;
@@ -50,6 +56,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(&config),
+        Command::Demo { listen } => demo(listen),
     }
 }
 
@@ -111,6 +118,26 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     runtime.block_on(serve_until_signal(config))
+}
+
+fn demo(listen: std::net::SocketAddr) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the runtime: {err}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(crate::demo::run(listen)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
 }
 
 async fn serve_until_signal(config: Config) -> ExitCode {

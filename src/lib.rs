@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod endpoints;
 pub mod identity;
 pub mod io;

@@ -18,7 +18,9 @@ fn spawn_tether(config: &std::path::Path) -> (std::process::Child, u16) {
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let port = loop {
         let line = lines.next().expect("tether exited before serving").unwrap();
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         if event["message"] == "tether is serving" {
             let addr = event["tls_addr"].as_str().unwrap();
             break addr.rsplit(':').next().unwrap().parse().unwrap();
@@ -30,7 +32,9 @@ fn spawn_tether(config: &std::path::Path) -> (std::process::Child, u16) {
 
 #[tokio::test]
 async fn kill_9_loses_no_acknowledged_mapping() {
-    let sandbox = SandboxAccounts::start(SandboxConfig::default()).await.unwrap();
+    let sandbox = SandboxAccounts::start(SandboxConfig::default())
+        .await
+        .unwrap();
     let app = Backend::start().await;
     let certs = TestCerts::new();
     let dir = certs.dir.path();
@@ -93,15 +97,21 @@ access_log = false
 
     let (mut first, port) = spawn_tether(&config);
     let users: Vec<String> = (0..50).map(|i| format!("user{i}")).collect();
-    let seen = futures_util::future::join_all(users.iter().map(|u| entity_of(port, u.clone()))).await;
+    let seen =
+        futures_util::future::join_all(users.iter().map(|u| entity_of(port, u.clone()))).await;
     // SIGKILL as soon as the last answer arrived: no chance to flush anything on the way out.
     first.kill().unwrap();
     first.wait().unwrap();
 
     let (mut second, port) = spawn_tether(&config);
-    let after = futures_util::future::join_all(users.iter().map(|u| entity_of(port, u.clone()))).await;
+    let after =
+        futures_util::future::join_all(users.iter().map(|u| entity_of(port, u.clone()))).await;
     second.kill().unwrap();
     second.wait().unwrap();
     assert_eq!(seen, after, "every entity id a user saw survived kill -9");
-    assert_eq!(sandbox.customers_created(), 50, "no user got a second customer");
+    assert_eq!(
+        sandbox.customers_created(),
+        50,
+        "no user got a second customer"
+    );
 }

@@ -9,6 +9,7 @@
 //! - `/upload`: reads the whole body, answers its length
 //! - `/slow?ms=N`: answers after N ms
 //! - `/ws`: a WebSocket echo server
+//! - `/page/sdk.html`: the browser check of the LiveChat provider script
 //! - `/whoami`: the identity probe: cookie `session=NAME` is logged in as NAME (with an email and a
 //!   display name); `session=__500` answers 500, `session=__dup` sends two user values,
 //!   `session=__slow` answers after 3 s; no session is 401
@@ -154,6 +155,15 @@ async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response
     }
     if path == "/whoami" {
         return whoami(&req).await;
+    }
+    if path == "/page/sdk.html" {
+        let page = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/sdk.html"));
+        let mut response = full(200, page);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "text/html; charset=utf-8".parse().unwrap(),
+        );
+        return response;
     }
     if let Some(status) = path.strip_prefix("/status/") {
         return full(status.parse().unwrap(), Bytes::new());
