@@ -40,7 +40,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
             .await
             .map_err(|err| StartError::Fatal(err.to_string()))?;
         let tokens = TokenService::new(
-            accounts,
+            Arc::new(accounts),
             store.clone(),
             config.livechat.refresh_margin,
             config.livechat.token_cache_capacity,

@@ -174,6 +174,14 @@ impl AccountsClient {
         })
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn config(&self) -> &LiveChatConfig {
+        &self.config
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.config.accounts_url.trim_end_matches('/'))
     }
@@ -308,7 +316,10 @@ impl AccountsClient {
 
     /// The current agent access token, refreshing it when it is close to expiry or when `stale`
     /// (a token the accounts server just refused) is still the current one.
-    async fn agent_token(&self, stale: Option<&Secret>) -> Result<Secret, AccountsError> {
+    pub(crate) async fn agent_token(
+        &self,
+        stale: Option<&Secret>,
+    ) -> Result<Secret, AccountsError> {
         let mut agent = self.agent.lock().await;
         if let Some((token, expires)) = &agent.access {
             let fresh_enough = Instant::now() + AGENT_REFRESH_MARGIN < *expires;

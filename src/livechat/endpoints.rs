@@ -2,6 +2,7 @@
 //! `GET|POST|DELETE {prefix}/livechat/token` and `GET {prefix}/livechat/identity-provider.js`.
 
 use super::accounts::AccountsError;
+use super::profile::ProfileSync;
 use super::tokens::{TokenError, TokenService};
 use crate::config::Config;
 use crate::endpoints::{private_json, refusal};
@@ -13,6 +14,7 @@ use std::sync::Arc;
 /// LiveChat state shared by every core.
 pub struct LiveChat {
     pub tokens: TokenService,
+    profiles: Option<Arc<ProfileSync>>,
     license_id: u64,
     organization_id: String,
     provider_script: bytes::Bytes,
@@ -24,6 +26,7 @@ impl LiveChat {
             include_str!("identity-provider.js").replace("{{PREFIX}}", &config.reserved.prefix);
         Self {
             tokens,
+            profiles: config.livechat.sync_customer_profile.then(Arc::default),
             license_id: config.livechat.license_id,
             organization_id: config.livechat.organization_id.clone(),
             provider_script: bytes::Bytes::from(script),
@@ -52,6 +55,9 @@ impl LiveChat {
         let fresh = method == Method::POST;
         match self.tokens.token(user, fresh).await {
             Ok(token) => {
+                if let Some(profiles) = &self.profiles {
+                    profiles.update(self.tokens.accounts(), identity, &token);
+                }
                 let body = serde_json::json!({
                     "accessToken": token.access_token.expose(),
                     "entityId": token.entity_id,

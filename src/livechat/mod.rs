@@ -3,4 +3,5 @@
 
 pub mod accounts;
 pub mod endpoints;
+pub mod profile;
 pub mod tokens;

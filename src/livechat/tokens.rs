@@ -71,7 +71,7 @@ impl moka::Expiry<String, Cached> for UntilUnservable {
 }
 
 pub struct TokenService {
-    accounts: AccountsClient,
+    accounts: Arc<AccountsClient>,
     store: Arc<dyn Store>,
     cache: Cache<String, Cached>,
     refresh_margin: Duration,
@@ -80,7 +80,7 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn new(
-        accounts: AccountsClient,
+        accounts: Arc<AccountsClient>,
         store: Arc<dyn Store>,
         refresh_margin: Duration,
         capacity: u64,
@@ -97,7 +97,7 @@ impl TokenService {
         }
     }
 
-    pub fn accounts(&self) -> &AccountsClient {
+    pub fn accounts(&self) -> &Arc<AccountsClient> {
         &self.accounts
     }
 

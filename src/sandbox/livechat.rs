@@ -318,11 +318,34 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
         (Method::POST, "/v2/token") => agent_refresh(state, &headers, &body),
         (Method::GET, "/v2/info") => info(state, &headers),
         (Method::POST, "/v2/customer/token") => customer_token(state, &headers, &body),
-        (Method::POST, "/v3.6/agent/action/update_customer")
-        | (Method::POST, "/v3.6/customer/action/update_customer") => {
-            let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            state.books().metadata.push(value);
-            json(StatusCode::OK, serde_json::json!({}))
+        (Method::POST, "/v3.6/agent/action/update_customer") => {
+            if !valid_agent(state, &headers) {
+                return chat_error(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication",
+                    "invalid agent token",
+                );
+            }
+            record_metadata(state, &body)
+        }
+        (Method::POST, "/v3.6/customer/action/update_customer") => {
+            let known = bearer(&headers)
+                .is_some_and(|token| state.books().customer_tokens.contains_key(token));
+            if !known {
+                return chat_error(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication",
+                    "invalid customer token",
+                );
+            }
+            if query != format!("organization_id={}", state.config.organization_id) {
+                return chat_error(
+                    StatusCode::BAD_REQUEST,
+                    "validation",
+                    "organization_id is required",
+                );
+            }
+            record_metadata(state, &body)
         }
         (Method::GET, "/sandbox/state") => {
             let books = state.books();
@@ -419,6 +442,28 @@ fn form_urlencoded_pairs(body: &[u8]) -> HashMap<String, String> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (decode(k), decode(v)))
         .collect()
+}
+
+/// The Chat API's error shape (not the accounts server's).
+fn chat_error(status: StatusCode, kind: &str, message: &str) -> Reply {
+    json(
+        status,
+        serde_json::json!({ "error": { "type": kind, "message": message } }),
+    )
+}
+
+fn record_metadata(state: &State, body: &[u8]) -> Reply {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) if value.is_object() => {
+            state.books().metadata.push(value);
+            json(StatusCode::OK, serde_json::json!({}))
+        }
+        _ => chat_error(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            "a JSON object is required",
+        ),
+    }
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {

@@ -132,3 +132,52 @@ async fn a_recorded_customer_livechat_does_not_know_is_an_error_not_a_new_custom
         .await
         .contains("tether_livechat_unknown_customers_total 1"));
 }
+
+#[tokio::test]
+async fn customer_name_and_email_follow_the_app_and_are_sent_only_on_change() {
+    let world = World::start(|_| {}).await;
+    let alice = world.token(Method::GET, "alice").await;
+    crate::support::wait_until(
+        "alice's profile reaches LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { !world.sandbox.metadata().is_empty() },
+    )
+    .await;
+    assert_eq!(
+        world.sandbox.metadata()[0],
+        serde_json::json!({ "id": alice["entityId"], "name": "User alice", "email": "alice@example.com" })
+    );
+    // Unchanged: alice's repeated and fresh tokens send nothing; bob's first token sends his.
+    world.token(Method::GET, "alice").await;
+    world.token(Method::POST, "alice").await;
+    let bob = world.token(Method::GET, "bob").await;
+    crate::support::wait_until(
+        "bob's profile reaches LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { world.sandbox.metadata().len() >= 2 },
+    )
+    .await;
+    let metadata = world.sandbox.metadata();
+    assert_eq!(metadata.len(), 2, "{metadata:?}");
+    assert_eq!(metadata[1]["id"], bob["entityId"]);
+}
+
+#[tokio::test]
+async fn cookie_grant_updates_the_profile_with_the_customer_token() {
+    let world = World::start(|c| {
+        c.livechat.grant = tether::config::LiveChatGrant::Cookie;
+        c.livechat.redirect_uri = "https://www.example.com/".into();
+    })
+    .await;
+    world.token(Method::GET, "erin").await;
+    crate::support::wait_until(
+        "erin's profile reaches LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { !world.sandbox.metadata().is_empty() },
+    )
+    .await;
+    assert_eq!(
+        world.sandbox.metadata()[0],
+        serde_json::json!({ "name": "User erin", "email": "erin@example.com" })
+    );
+}
