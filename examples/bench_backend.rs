@@ -1,4 +1,5 @@
-//! The fixed app used by scripts/bench.sh: answers every request with a 13-byte body.
+//! The fixed app used by scripts/bench.sh: answers every request with a 13-byte body, and the
+//! identity probe at /whoami (cookie `session=NAME`).
 //! Usage: bench_backend ADDR   (e.g. 127.0.0.1:18080)
 
 use bytes::Bytes;

@@ -13,7 +13,8 @@ THREADS=$(nproc)
 for tool in wrk h2load nginx haproxy openssl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
 done
-cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate
+cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate \
+  --example sandbox_accounts --example store_load
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
@@ -26,6 +27,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
 
 "$BIN/examples/bench_backend" 127.0.0.1:18080 & PIDS+=($!)
+"$BIN/examples/sandbox_accounts" 127.0.0.1:18090 2>/dev/null & PIDS+=($!)
 
 cat > "$WORK/tether.toml" <<TOML
 [server]
@@ -43,6 +45,42 @@ level = "warn"
 access_log = false
 TOML
 "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
+
+# Two more Tethers serving LiveChat tokens (sandbox accounts server, in-memory store): one asking
+# the app who is logged in (probe), one trusting a gateway's header.
+for mode in probe:18446:19902 header:18447:19903; do
+  IFS=: read -r source port admin <<<"$mode"
+  cat > "$WORK/tether-$source.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$admin"
+worker_threads = $THREADS
+trusted_proxies = ["127.0.0.1/32"]
+[tls]
+cert = "$WORK/cert.pem"
+key = "$WORK/key.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+[identity]
+source = "$source"
+[store]
+kind = "memory"
+[livechat]
+enabled = true
+license_id = 1
+organization_id = "00000000-0000-4000-8000-00000000c0de"
+client_id = "sandbox-client"
+client_secret = "sandbox-secret"
+refresh_token = "sandbox-refresh-0"
+accounts_url = "http://127.0.0.1:18090"
+api_url = "http://127.0.0.1:18090"
+sync_customer_profile = false
+[log]
+level = "warn"
+access_log = false
+TOML
+  "$BIN/tether" run --config "$WORK/tether-$source.toml" & PIDS+=($!)
+done
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes $THREADS;
@@ -92,7 +130,7 @@ backend app
 HAPROXY
 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); HAPROXY_PID=$!
 
-for port in 18080 18081 18082 18083 18443 18444 18445; do
+for port in 18080 18081 18082 18083 18090 18443 18444 18445 18446 18447; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -134,6 +172,19 @@ for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
   R[d_${who%%:*}]=$(latency "http://127.0.0.1:${who##*:}/")
 done
 
+# (e) LiveChat token requests for a cached user, next to plain pass-through through Tether.
+TOKEN=/.tether/livechat/token
+read -r R[e_pass] _ < <(wrk_rps "https://localhost:18443/")
+read -r R[e_probe] _ < <(wrk -t2 -c$CONNS -d"${DURATION}s" -H "Cookie: session=bench-user" "https://localhost:18446$TOKEN" | awk '/Requests\/sec/ {print int($2)}'; echo)
+read -r R[e_header] _ < <(wrk -t2 -c$CONNS -d"${DURATION}s" -H "X-Authenticated-User: bench-user" "https://localhost:18447$TOKEN" | awk '/Requests\/sec/ {print int($2)}'; echo)
+for port in 18446 18447; do
+  status=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: session=bench-user" -H "X-Authenticated-User: bench-user" "https://localhost:$port$TOKEN")
+  [ "$status" = 200 ] || { echo "bench: token endpoint on $port answered $status" >&2; exit 1; }
+done
+R[e_calls]=$(curl -s http://127.0.0.1:18090/sandbox/state | python3 -c 'import json,sys; print(json.load(sys.stdin)["customer_token_calls"])')
+# (f) the durable store's start-up load.
+R[f_load]=$("$BIN/examples/store_load" 1000000 2>/dev/null)
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 echo
@@ -152,3 +203,13 @@ for q in p50_us p99_us; do
   d=$(field "${R[d_direct]}" $q); t=$(field "${R[d_tether]}" $q); n=$(field "${R[d_nginx]}" $q); h=$(field "${R[d_haproxy]}" $q)
   echo "| (d) $q at $RATE req/s (lower is better) | $d | $t | $n | $h | $(ratio $t $n) | $(ratio $t $h) | $(ratio $t $d) |"
 done
+
+echo
+echo "| LiveChat token endpoint, cached user, HTTPS HTTP/1.1 | req/s | ratio to pass-through | target |"
+echo "|---|---|---|---|"
+echo "| pass-through (GET / to the app) | ${R[e_pass]} | 1.00 | - |"
+echo "| token, probe mode (asks the app each time) | ${R[e_probe]} | $(ratio ${R[e_probe]} ${R[e_pass]}) | >= 0.8 |"
+echo "| token, header mode (trusted gateway) | ${R[e_header]} | $(ratio ${R[e_header]} ${R[e_pass]}) | >= 1.5 |"
+echo
+echo "LiveChat accounts calls during the token runs: ${R[e_calls]} (expected 2: one per Tether instance, each serving one user)."
+echo "Durable store start-up: ${R[f_load]} (target: 1000000 mappings in under 2 s)."

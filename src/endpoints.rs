@@ -46,6 +46,19 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
             config.livechat.token_cache_capacity,
         );
         let livechat = Arc::new(LiveChat::new(config, tokens));
+        // Check the agent token and its scope at start-up, so a misconfiguration shows in the
+        // log at once (and in /readyz until it is fixed).
+        let startup = livechat.clone();
+        tokio::spawn(async move {
+            match startup.tokens.accounts().check_agent().await {
+                Ok(()) => {
+                    tracing::info!("LiveChat agent token works and has the customers:own scope")
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "LiveChat is not usable yet; token requests will fail")
+                }
+            }
+        });
         checks.push(Arc::new(LiveChatReady {
             livechat: livechat.clone(),
             last: Arc::default(),

@@ -36,7 +36,24 @@ impl World {
         let mut config = config_for(app.addr, &certs);
         enable_livechat(&mut config, &sandbox);
         configure(&mut config);
+        let checks_agent = config.livechat.grant == tether::config::LiveChatGrant::AgentToken;
         let tether = TestTether::start(config).await;
+        if checks_agent {
+            // Tether checks the agent token's scope at start-up; let that call happen first, so
+            // faults a test injects meet the calls the test makes.
+            wait_until(
+                "the start-up scope check",
+                std::time::Duration::from_secs(5),
+                || async {
+                    sandbox
+                        .counters()
+                        .info_calls
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        >= 1
+                },
+            )
+            .await;
+        }
         let client = certs.client();
         Self {
             certs,

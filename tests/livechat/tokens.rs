@@ -103,7 +103,12 @@ async fn tokens_with_too_little_life_left_are_never_served_from_cache() {
 
 #[tokio::test]
 async fn concurrent_first_logins_create_one_customer_each() {
-    let world = World::start(|_| {}).await;
+    // 1000 concurrent TLS requests on a 2-core machine: generous timeouts, exact counts.
+    let world = World::start(|c| {
+        c.identity.probe_timeout = std::time::Duration::from_secs(20);
+        c.livechat.request_timeout = std::time::Duration::from_secs(20);
+    })
+    .await;
     let requests = (0..1000).map(|i| {
         let request = world
             .client
@@ -203,12 +208,14 @@ async fn identity_probe_failures_fail_closed() {
 #[tokio::test]
 async fn livechat_outage_is_503_while_proxying_keeps_working() {
     use tether::sandbox::livechat::Fault;
-    let world = World::start(|_| {}).await;
+    let world = World::start(|c| c.livechat.sync_customer_profile = false).await;
     world.sandbox.inject(
         std::time::Duration::ZERO,
+        // One failure per attempt (max_attempts = 3). Dropped connections are covered below: the
+        // HTTP client itself retries a request whose connection closed before any answer.
         [
             Fault::Status { status: 503 },
-            Fault::Drop { drop: true },
+            Fault::Status { status: 500 },
             Fault::Status { status: 429 },
         ],
     );
@@ -234,7 +241,7 @@ async fn livechat_outage_is_503_while_proxying_keeps_working() {
 #[tokio::test]
 async fn transient_failures_are_retried_within_one_request() {
     use tether::sandbox::livechat::Fault;
-    let world = World::start(|_| {}).await;
+    let world = World::start(|c| c.livechat.sync_customer_profile = false).await;
     world.sandbox.inject(
         std::time::Duration::ZERO,
         [Fault::Status { status: 500 }, Fault::Drop { drop: true }],
@@ -284,5 +291,29 @@ async fn readiness_fails_without_the_customers_own_scope() {
             .unwrap()
             .contains("customers:own"),
         "{report}"
+    );
+}
+
+#[tokio::test]
+async fn an_accounts_server_that_never_answers_is_a_503_within_the_timeouts() {
+    use tether::sandbox::livechat::Fault;
+    let world = World::start(|c| {
+        c.livechat.request_timeout = std::time::Duration::from_millis(300);
+        c.livechat.max_attempts = 2;
+        c.livechat.sync_customer_profile = false;
+    })
+    .await;
+    world.token(Method::GET, "warmup").await; // the agent token is fetched before the faults
+    world.sandbox.inject(
+        std::time::Duration::ZERO,
+        [Fault::Hang { hang: true }, Fault::Hang { hang: true }],
+    );
+    let started = std::time::Instant::now();
+    let response = world.request(Method::GET, Some("gina")).await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
     );
 }
