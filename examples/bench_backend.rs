@@ -22,18 +22,33 @@ fn main() {
             let (stream, _) = listener.accept().await.unwrap();
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = service_fn(|_req| async {
-                    let mut response =
-                        hyper::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
-                    response
-                        .headers_mut()
-                        .insert("content-type", "text/plain".parse().unwrap());
-                    Ok::<_, Infallible>(response)
-                });
+                let service = service_fn(|req| async move { Ok::<_, Infallible>(answer(&req)) });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
         }
     });
+}
+
+fn answer<B>(req: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
+    let headers = response.headers_mut();
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    // The identity probe: cookie `session=NAME` is logged in as NAME.
+    if req.uri().path() == "/whoami" {
+        let user = req
+            .headers()
+            .get("cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("session=")))
+            .and_then(|u| u.parse().ok());
+        match user {
+            Some(user) => {
+                headers.insert("x-authenticated-user", user);
+            }
+            None => *response.status_mut() = hyper::StatusCode::UNAUTHORIZED,
+        }
+    }
+    response
 }

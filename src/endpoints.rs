@@ -192,10 +192,15 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
 
 /// A JSON answer private to the caller: never stored, varies by credentials, no CORS grant.
 pub fn private_json(status: StatusCode, body: Option<serde_json::Value>) -> Response<ResponseBody> {
-    let mut response = match body {
-        Some(body) => crate::proxy::full(status, "application/json", body.to_string()),
-        None => crate::proxy::full(status, "application/json", bytes::Bytes::new()),
-    };
+    let body = body.map_or_else(bytes::Bytes::new, |body| {
+        bytes::Bytes::from(body.to_string())
+    });
+    private_json_bytes(status, body)
+}
+
+/// `private_json` for a body already serialised.
+pub fn private_json_bytes(status: StatusCode, body: bytes::Bytes) -> Response<ResponseBody> {
+    let mut response = crate::proxy::full(status, "application/json", body);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

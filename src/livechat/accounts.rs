@@ -29,6 +29,8 @@ pub struct CustomerToken {
     pub issued_at_ms: u64,
     /// Cookie grant: the `__lc_cst` to store for next time.
     pub cookie_secret: Option<String>,
+    /// The widget's JSON form, rendered once on first use (it never changes for a token).
+    pub rendered: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl std::fmt::Debug for CustomerToken {
@@ -483,6 +485,7 @@ fn token_from(body: CustomerTokenBody, cookie_secret: Option<String>) -> Custome
         organization_id: body.organization_id,
         issued_at_ms: now_ms(),
         cookie_secret,
+        rendered: std::sync::OnceLock::new(),
     }
 }
 

@@ -2,10 +2,11 @@
 //! `GET|POST|DELETE {prefix}/livechat/token` and `GET {prefix}/livechat/identity-provider.js`.
 
 use super::accounts::AccountsError;
+use super::accounts::CustomerToken;
 use super::profile::ProfileSync;
 use super::tokens::{TokenError, TokenService};
 use crate::config::Config;
-use crate::endpoints::{private_json, refusal};
+use crate::endpoints::{private_json, private_json_bytes, refusal};
 use crate::identity::Identity;
 use crate::proxy::ResponseBody;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -58,16 +59,8 @@ impl LiveChat {
                 if let Some(profiles) = &self.profiles {
                     profiles.update(self.tokens.accounts(), identity, &token);
                 }
-                let body = serde_json::json!({
-                    "accessToken": token.access_token.expose(),
-                    "entityId": token.entity_id,
-                    "expiresIn": token.expires_in.saturating_mul(1000),
-                    "tokenType": token.token_type,
-                    "creationDate": token.issued_at_ms,
-                    "licenseId": self.license_id,
-                    "organizationId": token.organization_id.as_deref().unwrap_or(&self.organization_id),
-                });
-                let mut response = private_json(StatusCode::OK, Some(body));
+                let body = token.rendered.get_or_init(|| self.render(&token)).clone();
+                let mut response = private_json_bytes(StatusCode::OK, body);
                 response
                     .headers_mut()
                     .insert("x-tether-user-key", user_key(user));
@@ -89,6 +82,22 @@ impl LiveChat {
                 }
             }
         }
+    }
+}
+
+impl LiveChat {
+    /// The token object the widget expects (livechat.md section 1).
+    fn render(&self, token: &CustomerToken) -> bytes::Bytes {
+        let body = serde_json::json!({
+            "accessToken": token.access_token.expose(),
+            "entityId": token.entity_id,
+            "expiresIn": token.expires_in.saturating_mul(1000),
+            "tokenType": token.token_type,
+            "creationDate": token.issued_at_ms,
+            "licenseId": self.license_id,
+            "organizationId": token.organization_id.as_deref().unwrap_or(&self.organization_id),
+        });
+        bytes::Bytes::from(body.to_string())
     }
 }
 

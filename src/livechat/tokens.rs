@@ -103,6 +103,16 @@ impl TokenService {
 
     /// The user's token: cached while servable, re-issued when `fresh` or when it is not.
     pub async fn token(&self, user: &str, fresh: bool) -> Result<Arc<CustomerToken>, TokenError> {
+        // Fast path: a servable cached token, read without taking the per-user lock.
+        if !fresh {
+            if let Some(cached) = self.cache.get(user).await {
+                if cached.servable_until > Instant::now() {
+                    self.counters.served_from_cache.fetch_add(1, Relaxed);
+                    return Ok(cached.token);
+                }
+            }
+        }
+        // Slow path, one caller per user at a time: whoever comes second finds the first's token.
         let outcome = self
             .cache
             .entry_by_ref(user)
