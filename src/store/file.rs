@@ -8,7 +8,7 @@
 use super::{CustomerRecord, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
@@ -62,9 +62,8 @@ impl FileStore {
             std::fs::create_dir_all(dir).map_err(|err| failed(&dir.display().to_string(), err))?;
         }
         let db = Database::create(path).map_err(|err| failed(&path.display().to_string(), err))?;
-        let customers = Arc::new(DashMap::new());
-        let values = Arc::new(DashMap::new());
-        load(&db, &customers, &values)?;
+        let (customers, values) = load(&db)?;
+        let (customers, values) = (Arc::new(customers), Arc::new(values));
         let (writer, queue) = mpsc::channel();
         let (c, v) = (customers.clone(), values.clone());
         let writer_thread = std::thread::Builder::new()
@@ -97,22 +96,28 @@ impl FileStore {
     }
 }
 
-fn load(
-    db: &Database,
-    customers: &DashMap<String, CustomerRecord>,
-    values: &DashMap<String, String>,
-) -> Result<(), StoreError> {
+/// Every record read into memory, the customer map sized up front.
+type Loaded = (DashMap<String, CustomerRecord>, DashMap<String, String>);
+
+fn load(db: &Database) -> Result<Loaded, StoreError> {
+    let mut customers = DashMap::new();
+    let values = DashMap::new();
     let read = db.begin_read().map_err(|err| failed("reading", err))?;
     match read.open_table(CUSTOMERS) {
         Ok(table) => {
+            let rows = table
+                .len()
+                .map_err(|err| failed("reading customers", err))?;
+            customers = DashMap::with_capacity(usize::try_from(rows).unwrap_or(0));
             for entry in table
                 .iter()
                 .map_err(|err| failed("reading customers", err))?
             {
                 let (user, record) = entry.map_err(|err| failed("reading customers", err))?;
-                let record: CustomerRecord = serde_json::from_slice(record.value())
-                    .map_err(|err| failed("decoding a customer record", err))?;
-                customers.insert(user.value().to_string(), record);
+                customers.insert(
+                    user.value().to_string(),
+                    CustomerRecord::decode(record.value())?,
+                );
             }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -128,7 +133,7 @@ fn load(
         Err(redb::TableError::TableDoesNotExist(_)) => {}
         Err(err) => return Err(failed("reading values", err)),
     }
-    Ok(())
+    Ok((customers, values))
 }
 
 /// Commits queued writes in batches until every sender is gone.
@@ -185,16 +190,13 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>,
                         .get(user.as_str())
                         .map_err(|err| failed("writing", err))?
                     {
-                        Some(bytes) => Some(
-                            serde_json::from_slice::<CustomerRecord>(bytes.value())
-                                .map_err(|err| failed("decoding a customer record", err))?,
-                        ),
+                        Some(bytes) => Some(CustomerRecord::decode(bytes.value())?),
                         None => None,
                     };
                     match existing {
                         Some(existing) => Some(existing),
                         None => {
-                            let bytes = serde_json::to_vec(record).expect("a record serialises");
+                            let bytes = record.encode();
                             table
                                 .insert(user.as_str(), bytes.as_slice())
                                 .map_err(|err| failed("writing", err))?;
@@ -203,7 +205,7 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>,
                     }
                 }
                 Write::Replace(user, record, _) => {
-                    let bytes = serde_json::to_vec(record).expect("a record serialises");
+                    let bytes = record.encode();
                     table
                         .insert(user.as_str(), bytes.as_slice())
                         .map_err(|err| failed("writing", err))?;

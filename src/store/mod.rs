@@ -17,12 +17,11 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A brand user's LiveChat customer.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CustomerRecord {
     /// LiveChat's customer id (`entity_id`, equal to the `__lc_cid` cookie).
     pub entity_id: String,
     /// The cookie grant's `__lc_cst` secret; losing it loses the identity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_secret: Option<String>,
 }
 
@@ -35,6 +34,45 @@ impl fmt::Debug for CustomerRecord {
                 &self.cookie_secret.as_ref().map(|_| "[redacted]"),
             )
             .finish()
+    }
+}
+
+/// Stored form, version 1: `[1][entity_id length: u8][entity_id][cookie secret, if any]`. The
+/// leading version byte lets a later format be read alongside this one.
+const RECORD_V1: u8 = 1;
+
+impl CustomerRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let secret = self.cookie_secret.as_deref().unwrap_or("");
+        let mut bytes = Vec::with_capacity(2 + self.entity_id.len() + secret.len());
+        bytes.push(RECORD_V1);
+        bytes.push(u8::try_from(self.entity_id.len()).expect("LiveChat entity ids are short"));
+        bytes.extend_from_slice(self.entity_id.as_bytes());
+        bytes.extend_from_slice(secret.as_bytes());
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = || StoreError("a customer record is corrupt or of an unknown version".into());
+        let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
+        if version != RECORD_V1 {
+            return Err(corrupt());
+        }
+        let (&len, rest) = rest.split_first().ok_or_else(corrupt)?;
+        let (entity, secret) = rest.split_at_checked(len as usize).ok_or_else(corrupt)?;
+        let text = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_string)
+                .map_err(|_| corrupt())
+        };
+        Ok(Self {
+            entity_id: text(entity)?,
+            cookie_secret: if secret.is_empty() {
+                None
+            } else {
+                Some(text(secret)?)
+            },
+        })
     }
 }
 
@@ -85,5 +123,24 @@ pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
         StoreKind::Redis => Err(StoreError(
             "the redis store is not available in this version".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        for secret in [None, Some("cst-1".to_string())] {
+            let record = CustomerRecord {
+                entity_id: "c109b12f-8461-40a0-8189-604246a3b4d4".into(),
+                cookie_secret: secret,
+            };
+            assert_eq!(CustomerRecord::decode(&record.encode()), Ok(record));
+        }
+        for garbage in [&b""[..], b"\x02\x01a", b"\x01\x09abc", b"\x01\x01\xff"] {
+            assert!(CustomerRecord::decode(garbage).is_err(), "{garbage:?}");
+        }
     }
 }
