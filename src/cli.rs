@@ -1,4 +1,4 @@
-//! The `tether` command: `run`, `check`, `--version`. Exit codes: 0 clean shutdown or valid
+//! The `tether` command: `run`, `check`, `demo`, `liveperson-key`, `--version`. Exit codes: 0 clean shutdown or valid
 //! configuration, 2 invalid configuration or arguments, 1 any other fatal error.
 
 use crate::config::{self, Config, ConfigError};
@@ -30,6 +30,19 @@ enum Command {
         #[arg(long, short, value_name = "PATH")]
         config: PathBuf,
     },
+    /// LivePerson's signing key: print the one-line public key and `kid` for LivePerson's console,
+    /// or generate a new key.
+    LivepersonKey {
+        /// Read `liveperson.signing_key` from this configuration.
+        #[arg(long, short, value_name = "PATH", conflicts_with_all = ["key", "generate"])]
+        config: Option<PathBuf>,
+        /// Read this key file (PKCS#8 PEM).
+        #[arg(long, value_name = "PATH", conflicts_with = "generate")]
+        key: Option<PathBuf>,
+        /// Write a new 2048-bit RSA key to PATH (never overwrites), then print its public key.
+        #[arg(long, value_name = "PATH")]
+        generate: Option<PathBuf>,
+    },
     /// The newcomer's tour: Tether + a demo app + a sandbox LiveChat accounts server.
     Demo {
         /// Where Tether listens (TLS).
@@ -57,6 +70,11 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(&config),
         Command::Demo { listen } => demo(listen),
+        Command::LivepersonKey {
+            config,
+            key,
+            generate,
+        } => liveperson_key(config, key, generate),
     }
 }
 
@@ -92,7 +110,74 @@ pub fn check_named_files(config: &Config) -> Result<(), ConfigError> {
         tls::load_pair(&config.tls.cert, &config.tls.key)
             .map_err(|err| config.origin.error_at(err.key, err.message))?;
     }
+    if config.liveperson.enabled {
+        crate::liveperson::keys::load(&config.liveperson)
+            .map_err(|(key, why)| config.origin.error_at(key, why))?;
+    }
     Ok(())
+}
+
+fn liveperson_key(
+    config: Option<PathBuf>,
+    key: Option<PathBuf>,
+    generate: Option<PathBuf>,
+) -> ExitCode {
+    use crate::liveperson::keys;
+    let path = match (config, key, generate) {
+        (Some(config), _, _) => match config::load_file(&config) {
+            Ok(config) => config.liveperson.signing_key,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        (None, Some(key), _) => key,
+        (None, None, Some(path)) => {
+            if let Err(err) = keys::generate_pem().and_then(|pem| write_new_key(&path, &pem)) {
+                eprintln!("cannot write {}: {err}", path.display());
+                return ExitCode::from(EXIT_FATAL);
+            }
+            eprintln!("wrote a new signing key to {}", path.display());
+            path
+        }
+        (None, None, None) => {
+            eprintln!("expected --config PATH, --key PATH or --generate PATH");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let described = keys::load_signing_key(&path).and_then(|key| {
+        Ok(format!(
+            "kid: {}\npublic key (LivePerson console, \"JWT public key\"):\n{}",
+            key.kid,
+            keys::console_public_key(&key)?
+        ))
+    });
+    match described {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// Creates `path` readable by its owner only; refuses to replace an existing key.
+fn write_new_key(path: &std::path::Path, pem: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    file.write_all(pem.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn run(path: &std::path::Path) -> ExitCode {

@@ -8,6 +8,7 @@ use crate::identity::{IdentityError, IdentityResolver};
 use crate::livechat::accounts::AccountsClient;
 use crate::livechat::endpoints::LiveChat;
 use crate::livechat::tokens::TokenService;
+use crate::liveperson::LivePerson;
 use crate::metrics::MetricsSource;
 use crate::proxy::{BoxFuture, ConnInfo, ReservedEndpoints, ResponseBody};
 use crate::server::StartError;
@@ -32,10 +33,14 @@ pub struct Extensions {
 pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
     let mut metrics: Vec<MetricsSource> = Vec::new();
+    // One store for every vendor: it owns the database file.
+    let store = if config.livechat.enabled || config.liveperson.enabled {
+        Some(open_store(config)?)
+    } else {
+        None
+    };
     let livechat = if config.livechat.enabled {
-        let store = crate::store::open(config).map_err(|err| {
-            StartError::Config(config.origin.error_at("store.path", err.to_string()))
-        })?;
+        let store = store.clone().expect("opened above");
         let accounts = AccountsClient::new(&config.livechat, store.clone())
             .await
             .map_err(|err| StartError::Fatal(err.to_string()))?;
@@ -85,11 +90,24 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     } else {
         None
     };
+    let liveperson = if config.liveperson.enabled {
+        let store = store.clone().expect("opened above");
+        let liveperson = Arc::new(
+            LivePerson::new(config, store)
+                .map_err(|(key, why)| StartError::Config(config.origin.error_at(key, why)))?,
+        );
+        tracing::info!(kid = liveperson.kid(), "LivePerson: signing id_tokens");
+        metrics.push(liveperson.metrics());
+        Some(liveperson)
+    } else {
+        None
+    };
     let config = config.clone();
     let endpoints: EndpointsFactory = Arc::new(move || {
         Arc::new(Endpoints(Arc::new(Inner {
             identity: IdentityResolver::new(&config),
             livechat: livechat.clone(),
+            liveperson: liveperson.clone(),
         }))) as Arc<dyn ReservedEndpoints>
     });
     Ok(Extensions {
@@ -99,9 +117,15 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     })
 }
 
+fn open_store(config: &Config) -> Result<Arc<dyn crate::store::Store>, StartError> {
+    crate::store::open(config)
+        .map_err(|err| StartError::Config(config.origin.error_at("store.path", err.to_string())))
+}
+
 struct Inner {
     identity: IdentityResolver,
     livechat: Option<Arc<LiveChat>>,
+    liveperson: Option<Arc<LivePerson>>,
 }
 
 /// One core's router for the reserved prefix.
@@ -148,13 +172,19 @@ impl Endpoints {
                     Err(err) => identity_failure(err),
                 }
             }
-            _ => refusal(StatusCode::NOT_FOUND, "not_found"),
+            _ => match &self.0.liveperson {
+                Some(liveperson) => liveperson
+                    .route(request, subpath, conn, &self.0.identity)
+                    .await
+                    .unwrap_or_else(|| refusal(StatusCode::NOT_FOUND, "not_found")),
+                None => refusal(StatusCode::NOT_FOUND, "not_found"),
+            },
         }
     }
 }
 
 /// The identity lookup failed: fail closed, never as someone else.
-fn identity_failure(err: IdentityError) -> Response<ResponseBody> {
+pub fn identity_failure(err: IdentityError) -> Response<ResponseBody> {
     tracing::warn!(error = %err, "identity lookup failed");
     match err {
         IdentityError::Unavailable(_) => {
@@ -226,7 +256,7 @@ pub fn refusal(status: StatusCode, code: &str) -> Response<ResponseBody> {
     response
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
+pub fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
     let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     response
         .headers_mut()

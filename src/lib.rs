@@ -6,6 +6,9 @@
 //! - `server`: listeners, TLS handshakes, HTTP/1.1 and HTTP/2 connections, graceful shutdown.
 //! - `proxy`: the request path: reserved prefix routing (`proxy::reserved`), header policy
 //!   (`proxy::headers`), forwarding and WebSocket tunnels (`proxy::forward`).
+//! - `livechat`: LiveChat's Custom Identity Provider (per-user customer tokens).
+//! - `liveperson`: LivePerson's authenticated consumers (an OpenID Connect provider).
+//! - `identity`: who is logged in (asks the app); `store`: durable mappings and one-time codes.
 //! - `tls`: certificates, development pairs, hot reload.
 //! - `admin`, `metrics`, `logging`, `redact`: operations.
 //! - `cli`: the `tether` command.
@@ -18,6 +21,7 @@ pub mod endpoints;
 pub mod identity;
 pub mod io;
 pub mod livechat;
+pub mod liveperson;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

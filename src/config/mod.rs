@@ -3,9 +3,11 @@
 //!
 //! Key names are part of Tether's public interface (see the README); unknown keys are errors.
 
+mod liveperson;
 mod load;
 pub mod units;
 
+pub use liveperson::{is_web_url, JweEnc, LivePersonConfig, PageFlow, SubjectKind, MAX_CODE_TTL};
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 
 use http::HeaderName;
@@ -36,6 +38,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub livechat: LiveChatConfig,
+    #[serde(default)]
+    pub liveperson: LivePersonConfig,
     /// Where this configuration was read from (for errors about the files it names).
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -433,6 +437,7 @@ impl Config {
                 return at("livechat.max_attempts", "expected at least 1");
             }
         }
+        self.validate_liveperson()?;
         if self.store.kind == StoreKind::Redis {
             return at(
                 "store.kind",

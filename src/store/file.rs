@@ -5,12 +5,14 @@
 //! (group commit): one fsync serves many concurrent first logins. A write's future resolves only
 //! after its transaction is committed, so an acknowledged mapping survives `kill -9`.
 
-use super::{CustomerRecord, Store, StoreError};
+use super::codes::CodeTable;
+use super::{CodeTake, CustomerRecord, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
@@ -35,6 +37,8 @@ enum Write {
 pub struct FileStore {
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
+    /// One-time codes stay in memory (see `codes`).
+    codes: CodeTable,
     /// Taken on drop, so the writer thread sees the queue close.
     writer: Option<mpsc::Sender<Write>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
@@ -73,6 +77,7 @@ impl FileStore {
         Ok(Self {
             customers,
             values,
+            codes: CodeTable::default(),
             writer: Some(writer),
             writer_thread: Some(writer_thread),
         })
@@ -289,6 +294,21 @@ impl Store for FileStore {
 
     fn customer_count(&self) -> usize {
         self.customers.len()
+    }
+
+    fn put_code(
+        &self,
+        key: &str,
+        grant: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        self.codes.put(key, grant, ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
+        let taken = self.codes.take(key);
+        Box::pin(async move { Ok(taken) })
     }
 }
 

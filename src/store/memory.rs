@@ -1,13 +1,16 @@
 //! In-memory store: for tests and demos. Nothing survives a restart.
 
-use super::{CustomerRecord, Store, StoreError};
+use super::codes::CodeTable;
+use super::{CodeTake, CustomerRecord, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct MemoryStore {
     customers: DashMap<String, CustomerRecord>,
     values: DashMap<String, String>,
+    codes: CodeTable,
 }
 
 impl Store for MemoryStore {
@@ -50,5 +53,20 @@ impl Store for MemoryStore {
 
     fn customer_count(&self) -> usize {
         self.customers.len()
+    }
+
+    fn put_code(
+        &self,
+        key: &str,
+        grant: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        self.codes.put(key, grant, ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
+        let taken = self.codes.take(key);
+        Box::pin(async move { Ok(taken) })
     }
 }

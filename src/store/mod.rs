@@ -5,6 +5,7 @@
 //! backend (Redis, for several replicas) plugs in without changing callers. Every write is durable
 //! before its future resolves: a caller that got Ok may hand the result to a user.
 
+mod codes;
 mod file;
 mod memory;
 
@@ -15,6 +16,7 @@ use crate::config::{Config, StoreKind};
 use crate::proxy::BoxFuture;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A brand user's LiveChat customer.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,6 +115,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many customers are recorded.
     fn customer_count(&self) -> usize;
+
+    /// Keeps a one-time code's grant for `ttl` (the key is a hash of the code, never the code).
+    fn put_code(
+        &self,
+        key: &str,
+        grant: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<Result<(), StoreError>>;
+
+    /// Takes a code's grant: at most one caller ever gets `Taken`, on any replica.
+    fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>>;
+}
+
+/// The outcome of redeeming a one-time code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeTake {
+    Taken(Vec<u8>),
+    /// Redeemed before: a replay.
+    AlreadyTaken,
+    /// Never issued, or expired.
+    Unknown,
 }
 
 /// Opens the store the configuration names.

@@ -1,0 +1,256 @@
+//! `[liveperson]`: Tether as the brand's OpenID Connect provider for LivePerson.
+
+use super::units::de_duration;
+use super::{Config, ConfigError};
+use crate::redact::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the `sub` claim is derived from the app's user id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// The app's user id as it is (fine when ids are opaque, not e-mails or phone numbers).
+    UserId,
+    /// HMAC-SHA256 of the user id under `sub_secret`: stable and not guessable.
+    Hmac,
+}
+
+/// The content encryption of an encrypted id_token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JweEnc {
+    #[serde(rename = "A256GCM")]
+    A256Gcm,
+    #[serde(rename = "A128CBC-HS256")]
+    A128CbcHs256,
+}
+
+impl JweEnc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::A256Gcm => "A256GCM",
+            Self::A128CbcHs256 => "A128CBC-HS256",
+        }
+    }
+}
+
+/// What the page's authentication method hands LivePerson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageFlow {
+    /// Implicit Flow: a signed JWT.
+    Jwt,
+    /// Code Flow: a one-time code LivePerson's servers exchange at the token endpoint.
+    Code,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LivePersonConfig {
+    pub enabled: bool,
+    /// The `iss` of every token; discovery lives under it. Empty: `https://<Host>{prefix}` per
+    /// request (development only: set it to what LivePerson's console says in production).
+    pub issuer: String,
+    /// The `aud` of every token and the client LivePerson's servers authenticate as.
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// RSA private key (PKCS#8 PEM, 2048 bits or more) that signs tokens.
+    pub signing_key: PathBuf,
+    /// Keys still published in the JWKS during a rotation (public SPKI PEM or private PKCS#8 PEM).
+    pub retired_keys: Vec<PathBuf>,
+    #[serde(deserialize_with = "de_duration")]
+    pub token_ttl: Duration,
+    /// Where codes and popup answers may be sent (exact match).
+    pub redirect_uris: Vec<String>,
+    /// LivePerson's RSA public key (SPKI PEM): set it to encrypt id_tokens (JWE).
+    pub encryption_key: Option<PathBuf>,
+    pub encryption_kid: String,
+    pub encryption_enc: JweEnc,
+    pub sub: SubjectKind,
+    pub sub_secret: Secret,
+    /// How long a Code Flow code may wait for its exchange (at most 10 minutes).
+    #[serde(deserialize_with = "de_duration")]
+    pub code_ttl: Duration,
+    /// Where the popup flow sends a browser with nobody logged in.
+    pub login_url: String,
+    /// The query parameter of `login_url` that carries the address to come back to.
+    pub login_return_param: String,
+    /// The page function LivePerson calls for a token (its console's "authentication method").
+    pub auth_method: String,
+    pub page_flow: PageFlow,
+    /// `lp_sdes` engagement attributes: section (`ctmrinfo`, `personal`) -> attribute -> identity
+    /// field (`user_id`, `email`, `name`, or a claim named in `[identity.claims]`).
+    pub sdes: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for LivePersonConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            signing_key: PathBuf::from("certs/liveperson-signing.pem"),
+            retired_keys: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            redirect_uris: vec!["https://liveperson.net".into()],
+            encryption_key: None,
+            encryption_kid: String::new(),
+            encryption_enc: JweEnc::A256Gcm,
+            sub: SubjectKind::UserId,
+            sub_secret: Secret::default(),
+            code_ttl: Duration::from_secs(60),
+            login_url: "/login".into(),
+            login_return_param: "return_to".into(),
+            auth_method: "lpGetAuthenticationToken".into(),
+            page_flow: PageFlow::Jwt,
+            sdes: BTreeMap::new(),
+        }
+    }
+}
+
+/// The longest a code may live (RFC 6749 section 4.1.2 recommends at most 10 minutes).
+pub const MAX_CODE_TTL: Duration = Duration::from_secs(600);
+
+/// Whether `url` is an absolute https URL (http only on loopback, for development).
+pub fn is_web_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or("");
+    match uri.scheme_str() {
+        Some("https") => !host.is_empty(),
+        Some("http") => matches!(host, "localhost" | "127.0.0.1" | "[::1]"),
+        _ => false,
+    }
+}
+
+impl Config {
+    pub(super) fn validate_liveperson(&self) -> Result<(), ConfigError> {
+        let lp = &self.liveperson;
+        if !lp.enabled {
+            return Ok(());
+        }
+        let at = |key: &str, message: String| Err(self.origin.error_at(key, message));
+        if !lp.issuer.is_empty() {
+            if !is_web_url(&lp.issuer) || lp.issuer.contains(['?', '#']) {
+                return at(
+                    "liveperson.issuer",
+                    format!(
+                        "expected an https URL such as \"https://www.example.com{}\"",
+                        self.reserved.prefix
+                    ),
+                );
+            }
+            let path = lp
+                .issuer
+                .parse::<http::Uri>()
+                .map(|u| u.path().to_string())
+                .unwrap_or_default();
+            if path != self.reserved.prefix {
+                return at(
+                    "liveperson.issuer",
+                    format!(
+                        "expected the issuer's path to be the reserved prefix {:?} (discovery is served at \
+                         {{issuer}}/.well-known/openid-configuration), found {path:?}",
+                        self.reserved.prefix
+                    ),
+                );
+            }
+        }
+        if !lp.client_id.is_empty() && lp.client_secret.expose().len() < 16 {
+            return at(
+                "liveperson.client_secret",
+                "expected a client secret of at least 16 characters (LivePerson's servers \
+                 authenticate with it at the token endpoint)"
+                    .into(),
+            );
+        }
+        if lp.token_ttl < Duration::from_secs(60) || lp.token_ttl > Duration::from_secs(86400) {
+            return at(
+                "liveperson.token_ttl",
+                "expected between \"1m\" and \"24h\"".into(),
+            );
+        }
+        if lp.code_ttl.is_zero() || lp.code_ttl > MAX_CODE_TTL {
+            return at(
+                "liveperson.code_ttl",
+                "expected more than 0 and at most \"10m\"".into(),
+            );
+        }
+        if let Some(bad) = lp
+            .redirect_uris
+            .iter()
+            .find(|uri| !is_web_url(uri) || uri.contains('#'))
+        {
+            return at(
+                "liveperson.redirect_uris",
+                format!("expected absolute https URLs without a fragment, found {bad:?}"),
+            );
+        }
+        if lp.sub == SubjectKind::Hmac && lp.sub_secret.expose().len() < 32 {
+            return at(
+                "liveperson.sub_secret",
+                "sub = \"hmac\" needs a secret of at least 32 characters".into(),
+            );
+        }
+        if lp.encryption_key.is_some() && lp.encryption_kid.is_empty() {
+            return at(
+                "liveperson.encryption_kid",
+                "expected the key id LivePerson gave with its encryption key".into(),
+            );
+        }
+        let is_js_name = |name: &str| {
+            name.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        };
+        if !is_js_name(&lp.auth_method) {
+            return at(
+                "liveperson.auth_method",
+                format!(
+                    "expected a JavaScript function name, found {:?}",
+                    lp.auth_method
+                ),
+            );
+        }
+        if !lp.login_url.starts_with('/') && !is_web_url(&lp.login_url) {
+            return at(
+                "liveperson.login_url",
+                "expected a path on the app (\"/login\") or an https URL".into(),
+            );
+        }
+        self.validate_sdes()
+    }
+
+    /// Every `lp_sdes` attribute is one LivePerson supports in the authenticated flow, and reads
+    /// an identity field that exists.
+    fn validate_sdes(&self) -> Result<(), ConfigError> {
+        let known_fields: Vec<&str> = ["user_id", "email", "name"]
+            .into_iter()
+            .chain(self.identity.claims.values().map(String::as_str))
+            .collect();
+        for (section, attributes) in &self.liveperson.sdes {
+            for (attribute, field) in attributes {
+                let key = format!("liveperson.sdes.{section}.{attribute}");
+                crate::liveperson::sdes::check_attribute(section, attribute)
+                    .map_err(|why| self.origin.error_at(&key, why))?;
+                if !known_fields.contains(&field.as_str()) {
+                    return Err(self.origin.error_at(
+                        &key,
+                        format!(
+                            "expected an identity field ({}; add app headers under [identity.claims]), found {field:?}",
+                            known_fields.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! Code Flow codes: 256 random bits, stored (as a hash) with what they were issued for: the
+//! client, the redirect_uri, the PKCE challenge, the nonce and a snapshot of the user's identity.
+//! Redeeming takes the grant out of the store, so a code works once on any replica.
+
+use super::jose::b64;
+use crate::identity::Identity;
+use crate::store::{CodeTake, Store, StoreError};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PkceMethod {
+    S256,
+    #[serde(rename = "plain")]
+    Plain,
+}
+
+impl PkceMethod {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "S256" => Some(Self::S256),
+            "plain" => Some(Self::Plain),
+            _ => None,
+        }
+    }
+}
+
+/// What a code was issued for. Stored as JSON with a version, so replicas of different versions
+/// read each other's codes or refuse them clearly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub v: u8,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the redirect_uri was asked for (then the exchange must repeat it, RFC 6749 4.1.3).
+    pub redirect_uri_given: bool,
+    pub challenge: Option<(PkceMethod, String)>,
+    pub nonce: Option<String>,
+    pub issuer: String,
+    pub identity: Identity,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+pub const GRANT_VERSION: u8 = 1;
+
+/// Why a code exchange is refused (`invalid_grant`, with a reason for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Unknown,
+    Replayed,
+    Expired,
+    OtherClient,
+    RedirectUriMismatch,
+    VerifierMissing,
+    VerifierWrong,
+    VerifierUnexpected,
+    Corrupt,
+}
+
+impl Refused {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unknown => "the code is unknown or expired",
+            Self::Replayed => "the code was already used",
+            Self::Expired => "the code expired",
+            Self::OtherClient => "the code was issued to another client",
+            Self::RedirectUriMismatch => {
+                "redirect_uri does not match the one the code was issued for"
+            }
+            Self::VerifierMissing => "code_verifier is required for this code",
+            Self::VerifierWrong => "code_verifier does not match the code_challenge",
+            Self::VerifierUnexpected => "code_verifier sent for a code issued without PKCE",
+            Self::Corrupt => "the code's record is unreadable",
+        }
+    }
+}
+
+/// The store key of a code: its SHA-256, so a store dump holds no redeemable code.
+fn key(code: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes());
+    format!("lp-code:{}", b64(digest.as_ref()))
+}
+
+/// Issues a code for `grant`, valid for `ttl`.
+pub async fn issue(
+    store: &dyn Store,
+    grant: &CodeGrant,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| StoreError("no randomness for a code".into()))?;
+    let code = b64(&bytes);
+    let record = serde_json::to_vec(grant).map_err(|err| StoreError(err.to_string()))?;
+    store.put_code(&key(&code), record, ttl).await?;
+    Ok(code)
+}
+
+/// What the token endpoint was sent along with a code.
+pub struct Exchange<'a> {
+    pub code: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub verifier: Option<&'a str>,
+    pub now: u64,
+}
+
+/// Redeems a code once. The code is spent even when a check fails afterwards, so a wrong
+/// verifier cannot be retried against the same code.
+pub async fn redeem(
+    store: &dyn Store,
+    exchange: &Exchange<'_>,
+) -> Result<Result<CodeGrant, Refused>, StoreError> {
+    let record = match store.take_code(&key(exchange.code)).await? {
+        CodeTake::Taken(record) => record,
+        CodeTake::AlreadyTaken => return Ok(Err(Refused::Replayed)),
+        CodeTake::Unknown => return Ok(Err(Refused::Unknown)),
+    };
+    let Ok(grant) = serde_json::from_slice::<CodeGrant>(&record) else {
+        return Ok(Err(Refused::Corrupt));
+    };
+    Ok(check(grant, exchange))
+}
+
+fn check(grant: CodeGrant, exchange: &Exchange<'_>) -> Result<CodeGrant, Refused> {
+    if grant.v != GRANT_VERSION {
+        return Err(Refused::Corrupt);
+    }
+    if exchange.now >= grant.expires_at {
+        return Err(Refused::Expired);
+    }
+    if grant.client_id != exchange.client_id {
+        return Err(Refused::OtherClient);
+    }
+    match exchange.redirect_uri {
+        Some(uri) if uri != grant.redirect_uri => return Err(Refused::RedirectUriMismatch),
+        None if grant.redirect_uri_given => return Err(Refused::RedirectUriMismatch),
+        _ => {}
+    }
+    match (&grant.challenge, exchange.verifier) {
+        (None, None) => {}
+        (None, Some(_)) => return Err(Refused::VerifierUnexpected),
+        (Some(_), None) => return Err(Refused::VerifierMissing),
+        (Some((method, challenge)), Some(verifier)) => {
+            if !verifier_matches(*method, challenge, verifier) {
+                return Err(Refused::VerifierWrong);
+            }
+        }
+    }
+    Ok(grant)
+}
+
+/// RFC 7636 section 4.6, with the verifier's syntax (43-128 unreserved characters) enforced.
+fn verifier_matches(method: PkceMethod, challenge: &str, verifier: &str) -> bool {
+    if !is_pkce_value(verifier) {
+        return false;
+    }
+    let computed = match method {
+        PkceMethod::S256 => {
+            b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+        }
+        PkceMethod::Plain => verifier.to_string(),
+    };
+    aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
+        .is_ok()
+}
+
+/// A code_verifier or code_challenge: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+pub fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_example() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(verifier_matches(PkceMethod::S256, challenge, verifier));
+        assert!(!verifier_matches(
+            PkceMethod::S256,
+            challenge,
+            &verifier.replace('d', "e")
+        ));
+        assert!(verifier_matches(PkceMethod::Plain, verifier, verifier));
+        assert!(!verifier_matches(PkceMethod::Plain, "short", "short"));
+    }
+}

@@ -1,0 +1,137 @@
+//! Compact JWS (RS256, RFC 7515) and JWE (RSA-OAEP-256 with A256GCM or A128CBC-HS256, RFC 7516 /
+//! RFC 7518) on aws-lc-rs. Only what LivePerson needs: Tether signs and encrypts, it never parses
+//! tokens, so there is no algorithm negotiation to get wrong.
+
+use super::keys::SigningKey;
+use crate::config::JweEnc;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use aws_lc_rs::cipher::{EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey, AES_128};
+use aws_lc_rs::iv::FixedLength;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rsa::{OaepPublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug)]
+pub struct JoseError(pub &'static str);
+
+impl std::fmt::Display for JoseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Signs `claims` as a compact JWS with RS256 and the key's `kid`.
+pub fn sign(key: &SigningKey, claims: &Value) -> Result<String, JoseError> {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
+    let mut token = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut signature = vec![0; key.pair.public_modulus_len()];
+    key.pair
+        .sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            token.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|_| JoseError("RS256 signing failed"))?;
+    token.push('.');
+    token.push_str(&b64(&signature));
+    Ok(token)
+}
+
+/// Wraps signed tokens for LivePerson's key, so the consumer's browser cannot read the claims.
+pub struct Encrypter {
+    key: OaepPublicEncryptingKey,
+    kid: String,
+    enc: JweEnc,
+}
+
+impl Encrypter {
+    pub fn new(key: OaepPublicEncryptingKey, kid: String, enc: JweEnc) -> Self {
+        Self { key, kid, enc }
+    }
+
+    /// A compact JWE whose plaintext is the signed `jws` (`cty: "JWT"`, nested JWT).
+    pub fn encrypt(&self, jws: &str) -> Result<String, JoseError> {
+        // The exact spelling "RSA-OAEP-256" matters: "RSA_OAEP_256" broke decryption for users.
+        let header =
+            json!({"alg": "RSA-OAEP-256", "enc": self.enc.name(), "cty": "JWT", "kid": self.kid});
+        let protected = b64(header.to_string().as_bytes());
+        let rng = SystemRandom::new();
+        let mut cek = [0u8; 32];
+        rng.fill(&mut cek).map_err(|_| JoseError("no randomness"))?;
+        let mut wrapped = vec![0; self.key.ciphertext_size()];
+        let wrapped = self
+            .key
+            .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut wrapped, None)
+            .map_err(|_| JoseError("RSA-OAEP key wrapping failed"))?;
+        let (iv, ciphertext, tag) = match self.enc {
+            JweEnc::A256Gcm => seal_gcm(&rng, &cek, protected.as_bytes(), jws.as_bytes())?,
+            JweEnc::A128CbcHs256 => {
+                seal_cbc_hs256(&rng, &cek, protected.as_bytes(), jws.as_bytes())?
+            }
+        };
+        Ok(format!(
+            "{protected}.{}.{}.{}.{}",
+            b64(wrapped),
+            b64(&iv),
+            b64(&ciphertext),
+            b64(&tag)
+        ))
+    }
+}
+
+type Sealed = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn seal_gcm(
+    rng: &SystemRandom,
+    cek: &[u8; 32],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Sealed, JoseError> {
+    let mut iv = [0u8; 12];
+    rng.fill(&mut iv).map_err(|_| JoseError("no randomness"))?;
+    let key =
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, cek).map_err(|_| JoseError("bad AES key"))?);
+    let mut data = plain.to_vec();
+    let tag = key
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(aad), &mut data)
+        .map_err(|_| JoseError("AES-GCM sealing failed"))?;
+    Ok((iv.to_vec(), data, tag.as_ref().to_vec()))
+}
+
+/// RFC 7518 section 5.2.2.1: MAC key = first half of the CEK, encryption key = second half;
+/// tag = first 16 bytes of HMAC-SHA256(AAD || IV || ciphertext || AAD length in bits, 64-bit BE).
+fn seal_cbc_hs256(
+    rng: &SystemRandom,
+    cek: &[u8; 32],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Sealed, JoseError> {
+    let (mac_key, enc_key) = cek.split_at(16);
+    let mut iv = [0u8; 16];
+    rng.fill(&mut iv).map_err(|_| JoseError("no randomness"))?;
+    let key = PaddedBlockEncryptingKey::cbc_pkcs7(
+        UnboundCipherKey::new(&AES_128, enc_key).map_err(|_| JoseError("bad AES key"))?,
+    )
+    .map_err(|_| JoseError("bad AES key"))?;
+    let mut data = plain.to_vec();
+    key.less_safe_encrypt(&mut data, EncryptionContext::Iv128(FixedLength::from(iv)))
+        .map_err(|_| JoseError("AES-CBC encryption failed"))?;
+    let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_key);
+    let mut mac = aws_lc_rs::hmac::Context::with_key(&mac_key);
+    mac.update(aad);
+    mac.update(&iv);
+    mac.update(&data);
+    mac.update(&((aad.len() as u64) * 8).to_be_bytes());
+    let tag = mac.sign().as_ref()[..16].to_vec();
+    Ok((iv.to_vec(), data, tag))
+}
