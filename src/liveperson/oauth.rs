@@ -190,7 +190,7 @@ impl LivePerson {
             }
         };
         let response_type = params.get("response_type").unwrap_or("");
-        let in_fragment = response_type != "code";
+        let in_fragment = matches!(response_type, "id_token" | "token");
         let back = Redirect {
             uri: &redirect_uri,
             state: params.get("state"),

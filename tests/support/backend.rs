@@ -9,9 +9,9 @@
 //! - `/upload`: reads the whole body, answers its length
 //! - `/slow?ms=N`: answers after N ms
 //! - `/ws`: a WebSocket echo server
-//! - `/page/sdk.html`: the browser check of the LiveChat provider script
+//! - `/page/sdk.html`, `/page/lp.html`: the browser checks of the LiveChat and LivePerson scripts
 //! - `/whoami`: the identity probe: cookie `session=NAME` is logged in as NAME (with an email and a
-//!   display name); `session=__500` answers 500, `session=__dup` sends two user values,
+//!   display name, and profile fields for LivePerson); `session=__500` answers 500, `session=__dup` sends two user values,
 //!   `session=__slow` answers after 3 s; no session is 401
 
 use bytes::Bytes;
@@ -156,8 +156,12 @@ async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response
     if path == "/whoami" {
         return whoami(&req).await;
     }
-    if path == "/page/sdk.html" {
-        let page = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/sdk.html"));
+    if path == "/page/sdk.html" || path == "/page/lp.html" {
+        let page = if path == "/page/sdk.html" {
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/sdk.html"))
+        } else {
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/lp.html"))
+        };
         let mut response = full(200, page);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -311,5 +315,16 @@ async fn whoami(req: &Request<Incoming>) -> Response<Body> {
         "x-authenticated-name",
         format!("User {user}").parse().unwrap(),
     );
+    // Profile fields for LivePerson's claims and lp_sdes (mapped in tests via [identity.claims]).
+    for (name, value) in [
+        ("x-user-given-name", format!("Given-{user}")),
+        ("x-user-phone", "+15550100".to_string()),
+        ("x-user-gender", "female".to_string()),
+        ("x-user-balance", "12.50".to_string()),
+        ("x-user-since", "2020-05-17".to_string()),
+        ("x-user-birth", "1990-11-23".to_string()),
+    ] {
+        headers.insert(name, value.parse().unwrap());
+    }
     response
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod browser;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
