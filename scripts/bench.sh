@@ -14,7 +14,7 @@ for tool in wrk h2load nginx haproxy openssl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
 done
 cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate \
-  --example sandbox_accounts --example store_load
+  --example sandbox_accounts --example store_load --example rs256_rate --example code_exchange
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
@@ -50,8 +50,9 @@ access_log = false
 TOML
 "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
 
-# Two more Tethers serving LiveChat tokens (sandbox accounts server, in-memory store): one asking
-# the app who is logged in (probe), one trusting a gateway's header.
+# Two more Tethers serving LiveChat tokens (sandbox accounts server, in-memory store) and
+# LivePerson id_tokens: one asking the app who is logged in (probe), one trusting a gateway's header.
+"$BIN/tether" liveperson-key --generate "$WORK/liveperson.pem" >/dev/null 2>&1
 for mode in probe:18446:19902:18090 header:18447:19903:18091; do
   IFS=: read -r source port admin accounts <<<"$mode"
   cat > "$WORK/tether-$source.toml" <<TOML
@@ -79,6 +80,11 @@ refresh_token = "sandbox-refresh-0"
 accounts_url = "http://127.0.0.1:$accounts"
 api_url = "http://127.0.0.1:$accounts"
 sync_customer_profile = false
+[liveperson]
+enabled = true
+client_id = "bench-client"
+client_secret = "bench-secret-0123456789"
+signing_key = "$WORK/liveperson.pem"
 [log]
 level = "warn"
 access_log = false
@@ -187,6 +193,19 @@ for port in 18446 18447; do
 done
 calls() { curl -s "http://127.0.0.1:$1/sandbox/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["customer_token_calls"])'; }
 R[e_calls]="probe instance $(calls 18090), header instance $(calls 18091)"
+# (g) LivePerson: the Implicit Flow JWT for a cached user, RS256 speed on one core, and the code
+# exchange LivePerson's server waits on.
+JWT=/.tether/liveperson/token
+read -r R[g_probe] _ < <(wrk -t2 -c$CONNS -d"${DURATION}s" -H "Cookie: session=bench-user" "https://localhost:18446$JWT" | awk '/Requests\/sec/ {print int($2)}'; echo)
+read -r R[g_header] _ < <(wrk -t2 -c$CONNS -d"${DURATION}s" -H "X-Authenticated-User: bench-user" "https://localhost:18447$JWT" | awk '/Requests\/sec/ {print int($2)}'; echo)
+for port in 18446 18447; do
+  status=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: session=bench-user" -H "X-Authenticated-User: bench-user" "https://localhost:$port$JWT")
+  [ "$status" = 200 ] || { echo "bench: JWT endpoint on $port answered $status" >&2; exit 1; }
+done
+signed() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^tether_liveperson_tokens_signed_total/ {print $2}'; }
+R[g_signed]="probe instance $(signed 19902), header instance $(signed 19903)"
+R[g_rs256]=$("$BIN/examples/rs256_rate" 3)
+R[g_exchange]=$("$BIN/examples/code_exchange" https://localhost:18447 bench-client bench-secret-0123456789 5000)
 # (f) the durable store's start-up load.
 R[f_load]=$("$BIN/examples/store_load" 1000000 2>/dev/null)
 
@@ -218,3 +237,13 @@ echo "| token, header mode (trusted gateway) | ${R[e_header]} | $(ratio ${R[e_he
 echo
 echo "LiveChat customer-token calls during the token runs: ${R[e_calls]} (expected 1 each: one user, one token lifetime)."
 echo "Durable store start-up: ${R[f_load]} (target: 1000000 mappings in under 2 s)."
+echo
+echo "| LivePerson JWT endpoint, cached user, HTTPS HTTP/1.1 | req/s | ratio to pass-through | target |"
+echo "|---|---|---|---|"
+echo "| pass-through (GET / to the app) | ${R[e_pass]} | 1.00 | - |"
+echo "| JWT, probe mode | ${R[g_probe]} | $(ratio ${R[g_probe]} ${R[e_pass]}) | >= 0.8 |"
+echo "| JWT, header mode | ${R[g_header]} | $(ratio ${R[g_header]} ${R[e_pass]}) | - |"
+echo
+echo "id_tokens signed during the JWT runs: ${R[g_signed]} (the rest were served from the cache)."
+echo "RS256 on one core (2048-bit key): ${R[g_rs256]}."
+echo "Code exchange (POST /oauth/token, sequential, keep-alive HTTPS): ${R[g_exchange]} (target: p99 under 2000 µs)."

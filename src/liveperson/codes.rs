@@ -1,10 +1,15 @@
-//! Code Flow codes: 256 random bits, stored (as a hash) with what they were issued for: the
-//! client, the redirect_uri, the PKCE challenge, the nonce and a snapshot of the user's identity.
-//! Redeeming takes the grant out of the store, so a code works once on any replica.
+//! Code Flow codes: 256 random bits, stored with what they were issued for: the client, the
+//! redirect_uri, the PKCE challenge and the id_token, signed when the code was issued (the
+//! snapshot of the user's claims). Redeeming takes the grant out of the store, so a code works
+//! once on any replica.
+//!
+//! The store never sees a code: the record's key is a hash of it, and the record is sealed
+//! (AES-256-GCM) under another hash of it, so a store dump (or a shared Redis) holds neither a
+//! redeemable code nor a readable id_token.
 
 use super::jose::b64;
-use crate::identity::Identity;
 use crate::store::{CodeTake, Store, StoreError};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -36,9 +41,8 @@ pub struct CodeGrant {
     /// Whether the redirect_uri was asked for (then the exchange must repeat it, RFC 6749 4.1.3).
     pub redirect_uri_given: bool,
     pub challenge: Option<(PkceMethod, String)>,
-    pub nonce: Option<String>,
-    pub issuer: String,
-    pub identity: Identity,
+    /// Signed (and, when configured, encrypted) at issue time.
+    pub id_token: String,
     /// Unix seconds.
     pub expires_at: u64,
 }
@@ -77,10 +81,57 @@ impl Refused {
     }
 }
 
-/// The store key of a code: its SHA-256, so a store dump holds no redeemable code.
+/// A hash of the code for one purpose (the code has 256 bits of entropy: a hash is a fine KDF).
+fn derive(purpose: &str, code: &str) -> aws_lc_rs::digest::Digest {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(purpose.as_bytes());
+    context.update(code.as_bytes());
+    context.finish()
+}
+
+/// The store key of a code.
 fn key(code: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes());
-    format!("lp-code:{}", b64(digest.as_ref()))
+    format!(
+        "lp-code:{}",
+        b64(derive("tether/lp-code/id/v1:", code).as_ref())
+    )
+}
+
+fn sealing_key(code: &str) -> LessSafeKey {
+    let key = UnboundKey::new(
+        &AES_256_GCM,
+        derive("tether/lp-code/seal/v1:", code).as_ref(),
+    )
+    .expect("a SHA-256 digest is an AES-256 key");
+    LessSafeKey::new(key)
+}
+
+/// `nonce || AES-256-GCM(record)`.
+fn seal(code: &str, mut record: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| StoreError("no randomness".into()))?;
+    sealing_key(code)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut record,
+        )
+        .map_err(|_| StoreError("cannot seal a code grant".into()))?;
+    Ok([&nonce[..], &record].concat())
+}
+
+fn open<'a>(code: &str, sealed: &'a mut [u8]) -> Option<&'a [u8]> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, data) = sealed.split_at_mut(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    sealing_key(code)
+        .open_in_place(nonce, Aad::empty(), data)
+        .ok()
+        .map(|plain| &*plain)
 }
 
 /// Issues a code for `grant`, valid for `ttl`.
@@ -95,7 +146,9 @@ pub async fn issue(
         .map_err(|_| StoreError("no randomness for a code".into()))?;
     let code = b64(&bytes);
     let record = serde_json::to_vec(grant).map_err(|err| StoreError(err.to_string()))?;
-    store.put_code(&key(&code), record, ttl).await?;
+    store
+        .put_code(&key(&code), seal(&code, record)?, ttl)
+        .await?;
     Ok(code)
 }
 
@@ -114,12 +167,14 @@ pub async fn redeem(
     store: &dyn Store,
     exchange: &Exchange<'_>,
 ) -> Result<Result<CodeGrant, Refused>, StoreError> {
-    let record = match store.take_code(&key(exchange.code)).await? {
-        CodeTake::Taken(record) => record,
+    let mut sealed = match store.take_code(&key(exchange.code)).await? {
+        CodeTake::Taken(sealed) => sealed,
         CodeTake::AlreadyTaken => return Ok(Err(Refused::Replayed)),
         CodeTake::Unknown => return Ok(Err(Refused::Unknown)),
     };
-    let Ok(grant) = serde_json::from_slice::<CodeGrant>(&record) else {
+    let grant = open(exchange.code, &mut sealed)
+        .and_then(|record| serde_json::from_slice::<CodeGrant>(record).ok());
+    let Some(grant) = grant else {
         return Ok(Err(Refused::Corrupt));
     };
     Ok(check(grant, exchange))

@@ -341,18 +341,13 @@ impl LivePerson {
             Ok(challenge) => challenge,
             Err(why) => return refusal_with(StatusCode::BAD_REQUEST, "invalid_request", why),
         };
-        let grant = codes::CodeGrant {
-            v: codes::GRANT_VERSION,
-            client_id: self.client_id.clone(),
+        let grant = CodeRequest {
             redirect_uri: redirect.clone(),
             redirect_uri_given: redirect_uri.is_some(),
             challenge,
-            nonce: params.get("nonce").map(str::to_string),
-            issuer,
-            identity: user,
-            expires_at: unix_now() + self.code_ttl.as_secs().max(1),
+            nonce: params.get("nonce"),
         };
-        match self.issue_code(&grant).await {
+        match self.issue_code(&issuer, &user, grant).await {
             Ok(code) => private_json(
                 StatusCode::OK,
                 Some(json!({"code": code, "redirect_uri": redirect})),
@@ -361,11 +356,24 @@ impl LivePerson {
         }
     }
 
+    /// Signs the user's id_token now, when the claims are snapshotted, and issues a code for it:
+    /// the exchange LivePerson's server waits on then does no RSA work.
     async fn issue_code(
         &self,
-        grant: &codes::CodeGrant,
+        issuer: &str,
+        user: &Identity,
+        request: CodeRequest<'_>,
     ) -> Result<String, Box<Response<ResponseBody>>> {
-        match codes::issue(self.store.as_ref(), grant, self.code_ttl).await {
+        let grant = codes::CodeGrant {
+            v: codes::GRANT_VERSION,
+            client_id: self.client_id.clone(),
+            redirect_uri: request.redirect_uri,
+            redirect_uri_given: request.redirect_uri_given,
+            challenge: request.challenge,
+            id_token: self.id_token(issuer, user, request.nonce)?,
+            expires_at: unix_now() + self.code_ttl.as_secs().max(1),
+        };
+        match codes::issue(self.store.as_ref(), &grant, self.code_ttl).await {
             Ok(code) => {
                 self.counters.codes_issued.fetch_add(1, Relaxed);
                 Ok(code)
@@ -427,6 +435,15 @@ impl LivePerson {
             }
         })
     }
+}
+
+/// What a code is issued for, besides the user.
+struct CodeRequest<'a> {
+    redirect_uri: String,
+    /// Whether the caller named the redirect_uri (then the exchange must repeat it).
+    redirect_uri_given: bool,
+    challenge: Option<(codes::PkceMethod, String)>,
+    nonce: Option<&'a str>,
 }
 
 /// `{"error": code, "error_description": why}`, private and never stored.

@@ -1,9 +1,9 @@
 //! The endpoints LivePerson's side calls: `POST /oauth/token` (its servers exchange a code for an
 //! id_token) and `GET /oauth/authorize` (its hosted window sends the browser here).
 
-use super::codes::{self, CodeGrant, Exchange, PkceMethod, Refused};
+use super::codes::{self, Exchange, PkceMethod, Refused};
 use super::params::{self, Params};
-use super::{refusal_with, unix_now, LivePerson};
+use super::{refusal_with, unix_now, CodeRequest, LivePerson};
 use crate::endpoints::refusal;
 use crate::identity::IdentityResolver;
 use crate::proxy::{ConnInfo, ResponseBody};
@@ -68,10 +68,6 @@ impl LivePerson {
                 return refusal(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
             }
         };
-        let id_token = match self.id_token(&grant.issuer, &grant.identity, grant.nonce.as_deref()) {
-            Ok(token) => token,
-            Err(response) => return *response,
-        };
         self.counters.codes_redeemed.fetch_add(1, Relaxed);
         crate::endpoints::private_json(
             StatusCode::OK,
@@ -80,7 +76,7 @@ impl LivePerson {
                 "token_type": "Bearer",
                 "expires_in": self.claims.ttl().as_secs(),
                 "scope": "openid",
-                "id_token": id_token,
+                "id_token": grant.id_token,
             })),
         )
     }
@@ -221,18 +217,13 @@ impl LivePerson {
         let nonce = params.get("nonce");
         let answer = match response_type {
             "code" => {
-                let grant = CodeGrant {
-                    v: codes::GRANT_VERSION,
-                    client_id: self.client_id.clone(),
+                let grant = CodeRequest {
                     redirect_uri: redirect_uri.clone(),
                     redirect_uri_given: params.get("redirect_uri").is_some(),
                     challenge,
-                    nonce: nonce.map(str::to_string),
-                    issuer,
-                    identity: user,
-                    expires_at: unix_now() + self.code_ttl.as_secs().max(1),
+                    nonce,
                 };
-                match self.issue_code(&grant).await {
+                match self.issue_code(&issuer, &user, grant).await {
                     Ok(code) => vec![("code", code)],
                     Err(response) => return *response,
                 }
