@@ -31,7 +31,7 @@ async fn no_secret_is_logged_even_at_trace() {
         .with_writer(move || writer.clone())
         .init();
 
-    let (certs, _app, tether) = start_app_and_tether(|c| c.log.access_log = true).await;
+    let (certs, app, tether) = start_app_and_tether(|c| c.log.access_log = true).await;
     let h2 = certs.client();
     let h1 = certs.client_builder().http1_only().build().unwrap();
     for client in [&h1, &h2] {
@@ -53,16 +53,94 @@ async fn no_secret_is_logged_even_at_trace() {
             let _ = response.bytes().await;
         }
     }
+    let liveperson_secrets = liveperson_flows(&certs, &app).await;
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("tether::access"),
         "the access log ran:\n{logs}"
     );
     assert!(logs.lines().count() > 50, "trace logging ran");
-    let leaks: Vec<&str> = logs.lines().filter(|line| line.contains(SECRET)).collect();
+    let leaks: Vec<&str> = logs
+        .lines()
+        .filter(|line| {
+            line.contains(SECRET)
+                || liveperson_secrets
+                    .iter()
+                    .any(|secret| line.contains(secret))
+        })
+        .collect();
     assert!(
         leaks.is_empty(),
         "secrets in the logs:\n{}",
         leaks.join("\n")
     );
+}
+
+/// LivePerson's flows with the client secret, codes and signed tokens in flight; returns the
+/// values that must not be logged (each code, the signature of each token).
+async fn liveperson_flows(certs: &TestCerts, app: &backend::Backend) -> Vec<String> {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("signing.pem");
+    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    let mut config = config_for(app.addr, certs);
+    config.log.access_log = true;
+    config.store.kind = tether::config::StoreKind::Memory;
+    let lp = &mut config.liveperson;
+    lp.enabled = true;
+    lp.client_id = "lp-client".into();
+    lp.client_secret = tether::redact::Secret::new(SECRET);
+    lp.signing_key = key;
+    let tether = TestTether::start(config).await;
+    let client = certs.client();
+    let url = |path: &str| format!("{}/.tether{path}", tether.https);
+    let mut secrets = Vec::new();
+    let jwt: serde_json::Value = client
+        .get(url("/liveperson/token"))
+        .header("cookie", "session=bob")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signature = |token: &str| token.rsplit('.').next().unwrap().to_string();
+    secrets.push(signature(jwt["jwt"].as_str().unwrap()));
+    let grant: serde_json::Value = client
+        .post(url("/liveperson/code"))
+        .header("cookie", "session=bob")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = grant["code"].as_str().unwrap().to_string();
+    for attempt in 0..2 {
+        let response = client
+            .post(url("/oauth/token"))
+            .basic_auth("lp-client", Some(SECRET))
+            .form(&[("grant_type", "authorization_code"), ("code", &code)])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        if attempt == 0 {
+            secrets.push(signature(body["id_token"].as_str().unwrap()));
+        } else {
+            assert_eq!(
+                body["error"], "invalid_grant",
+                "the replay is refused (and logged)"
+            );
+        }
+    }
+    let response = client
+        .post(url("/oauth/token"))
+        .basic_auth("lp-client", Some("wrong-secret-wrong"))
+        .form(&[("grant_type", "authorization_code"), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    secrets.push(code);
+    secrets
 }

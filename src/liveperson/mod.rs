@@ -23,7 +23,7 @@ use crate::redact::Secret;
 use crate::store::Store;
 use bytes::Bytes;
 use claims::ClaimsBuilder;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use jose::Encrypter;
 use keys::SigningKey;
@@ -138,8 +138,9 @@ impl LivePerson {
         let is_get = method == Method::GET || method == Method::HEAD;
         let response = match subpath {
             "/.well-known/openid-configuration" => {
-                allow("GET, HEAD", is_get).unwrap_or_else(|| {
-                    self.with_issuer(request.headers(), |issuer| self.discovery(issuer))
+                allow("GET, HEAD", is_get).unwrap_or_else(|| match self.issuer_for(&request) {
+                    Some(issuer) => self.discovery(&issuer),
+                    None => refusal(StatusCode::BAD_REQUEST, "invalid_host"),
                 })
             }
             "/jwks.json" => {
@@ -148,42 +149,16 @@ impl LivePerson {
             "/liveperson/identity.js" => {
                 allow("GET, HEAD", is_get).unwrap_or_else(|| self.script())
             }
-            "/liveperson/token" | "/liveperson/identity" | "/liveperson/code" => {
-                let post = subpath == "/liveperson/code";
-                if let Some(refused) = allow(
-                    if post { "POST" } else { "GET" },
-                    if post {
-                        method == Method::POST
-                    } else {
-                        method == Method::GET
-                    },
-                ) {
-                    return Some(refused);
-                }
-                if crate::endpoints::is_cross_site(request.headers()) {
-                    return Some(refusal(StatusCode::FORBIDDEN, "cross_site_request"));
-                }
-                let user = match identity.resolve(request.headers(), conn).await {
-                    Ok(Some(user)) => user,
-                    Ok(None) => {
-                        return Some(refusal(StatusCode::UNAUTHORIZED, "not_authenticated"))
-                    }
-                    Err(err) => return Some(crate::endpoints::identity_failure(err)),
-                };
-                let Some(issuer) = self.issuer_for(request.headers()) else {
-                    return Some(refusal(StatusCode::BAD_REQUEST, "invalid_host"));
-                };
-                match subpath {
-                    "/liveperson/token" => self.page_token(&issuer, &user),
-                    "/liveperson/identity" => private_json(
-                        StatusCode::OK,
-                        Some(
-                            json!({"iss": issuer, "acr": "loa1", "sub": self.claims.subject(&user.user_id)}),
-                        ),
-                    ),
-                    _ => self.page_code(request, issuer, user).await,
+            "/liveperson/token" | "/liveperson/identity" => {
+                match allow("GET", method == Method::GET) {
+                    Some(refused) => refused,
+                    None => self.page(request, subpath, conn, identity).await,
                 }
             }
+            "/liveperson/code" => match allow("POST", method == Method::POST) {
+                Some(refused) => refused,
+                None => self.page(request, subpath, conn, identity).await,
+            },
             "/oauth/token" => match allow("POST", method == Method::POST) {
                 Some(refused) => refused,
                 None => self.token_endpoint(request).await,
@@ -197,25 +172,55 @@ impl LivePerson {
         Some(response)
     }
 
-    /// The issuer for a request: the configured one, or `https://<Host>{prefix}`.
-    fn issuer_for(&self, headers: &HeaderMap) -> Option<String> {
+    /// The page's endpoints: same-site only, for the logged-in user.
+    async fn page(
+        &self,
+        request: Request<Incoming>,
+        subpath: &str,
+        conn: &ConnInfo,
+        identity: &IdentityResolver,
+    ) -> Response<ResponseBody> {
+        if crate::endpoints::is_cross_site(request.headers()) {
+            return refusal(StatusCode::FORBIDDEN, "cross_site_request");
+        }
+        let user = match identity.resolve(request.headers(), conn).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return refusal(StatusCode::UNAUTHORIZED, "not_authenticated"),
+            Err(err) => return crate::endpoints::identity_failure(err),
+        };
+        let Some(issuer) = self.issuer_for(&request) else {
+            return refusal(StatusCode::BAD_REQUEST, "invalid_host");
+        };
+        match subpath {
+            "/liveperson/token" => self.page_token(&issuer, &user),
+            "/liveperson/identity" => {
+                let sub = self.claims.subject(&user.user_id);
+                private_json(
+                    StatusCode::OK,
+                    Some(json!({"iss": issuer, "acr": "loa1", "sub": sub})),
+                )
+            }
+            _ => self.page_code(request, issuer, user).await,
+        }
+    }
+
+    /// The issuer for a request: the configured one, or `https://<host>{prefix}` from the
+    /// request's authority (HTTP/2) or Host header.
+    fn issuer_for(&self, request: &Request<Incoming>) -> Option<String> {
         if let Some(issuer) = &self.issuer {
             return Some(issuer.clone());
         }
-        let host = headers.get(header::HOST)?.to_str().ok()?;
-        host.parse::<http::uri::Authority>().ok()?;
+        let host = match request.uri().authority() {
+            Some(authority) => authority.as_str().to_string(),
+            None => {
+                let host = request.headers().get(header::HOST)?.to_str().ok()?;
+                host.parse::<http::uri::Authority>()
+                    .ok()?
+                    .as_str()
+                    .to_string()
+            }
+        };
         Some(format!("https://{host}{}", self.prefix))
-    }
-
-    fn with_issuer(
-        &self,
-        headers: &HeaderMap,
-        respond: impl FnOnce(&str) -> Response<ResponseBody>,
-    ) -> Response<ResponseBody> {
-        match self.issuer_for(headers) {
-            Some(issuer) => respond(&issuer),
-            None => refusal(StatusCode::BAD_REQUEST, "invalid_host"),
-        }
     }
 
     fn discovery(&self, issuer: &str) -> Response<ResponseBody> {

@@ -203,7 +203,7 @@ impl LivePerson {
             Ok(challenge) => challenge,
             Err(why) => return back.error("invalid_request", why),
         };
-        let Some(issuer) = self.issuer_for(request.headers()) else {
+        let Some(issuer) = self.issuer_for(&request) else {
             return refusal(StatusCode::BAD_REQUEST, "invalid_host");
         };
         let user = match identity.resolve(request.headers(), conn).await {
