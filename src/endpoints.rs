@@ -79,7 +79,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
                 ("tether_livechat_surplus_customers_total", "Customers created by a losing first-login race.", c.surplus_customers.load(Relaxed)),
                 ("tether_livechat_unknown_customers_total", "Recorded customers LiveChat did not know.", c.unknown_customers.load(Relaxed)),
             ] {
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+                crate::metrics::write_counter(out, name, help, value);
             }
             out.push_str(&format!(
                 "# HELP tether_store_customers Customers recorded in the store.\n# TYPE tether_store_customers gauge\ntether_store_customers {}\n",

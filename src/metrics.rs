@@ -51,6 +51,14 @@ pub enum UpstreamFailure {
 }
 
 /// More metrics to append to the exposition (vendor counters).
+/// One counter in the Prometheus text format.
+pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
 pub type MetricsSource = std::sync::Arc<dyn Fn(&mut String) + Send + Sync>;
 
 #[derive(Default)]
@@ -135,12 +143,7 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
+        let counter = write_counter;
         let _ = writeln!(
             out,
             "# HELP tether_responses_total Responses sent to clients, by status class.\n\

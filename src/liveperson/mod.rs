@@ -434,9 +434,7 @@ impl LivePerson {
                     c.client_auth_failures.load(Relaxed),
                 ),
             ] {
-                out.push_str(&format!(
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-                ));
+                crate::metrics::write_counter(out, name, help, value);
             }
         })
     }

@@ -1,6 +1,6 @@
 //! `[liveperson]` configuration errors, and the `tether liveperson-key` command.
 
-use std::process::Command;
+use crate::support::run_tether;
 use tether::config::parse_str;
 
 const BASE: &str = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[identity.claims]\n\"X-Plan\" = \"plan\"\n[liveperson]\nenabled = true\nclient_id = \"lp\"\nclient_secret = \"0123456789abcdef\"\n";
@@ -106,18 +106,6 @@ fn liveperson_errors_name_the_line_and_what_was_expected() {
     );
 }
 
-fn tether(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn liveperson_key_generates_and_prints_the_console_key() {
     use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
@@ -125,7 +113,7 @@ fn liveperson_key_generates_and_prints_the_console_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("keys/liveperson-signing.pem");
     let key_arg = key.display().to_string();
-    let (code, stdout, stderr) = tether(&["liveperson-key", "--generate", &key_arg]);
+    let (code, stdout, stderr) = run_tether(&["liveperson-key", "--generate", &key_arg]);
     assert_eq!(code, Some(0), "{stderr}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -144,15 +132,15 @@ fn liveperson_key_generates_and_prints_the_console_key() {
     assert!(stdout.starts_with("kid: "), "{stdout}");
 
     // Never overwrites; reading the key again prints the same thing.
-    let (code, _, _) = tether(&["liveperson-key", "--generate", &key_arg]);
+    let (code, _, _) = run_tether(&["liveperson-key", "--generate", &key_arg]);
     assert_eq!(code, Some(1));
-    let (code, again, _) = tether(&["liveperson-key", "--key", &key_arg]);
+    let (code, again, _) = run_tether(&["liveperson-key", "--key", &key_arg]);
     assert_eq!((code, again), (Some(0), stdout));
 
     // A file that is not a key: exit 2 with what was expected.
     let bogus = dir.path().join("bogus.pem");
     std::fs::write(&bogus, "not a key").unwrap();
-    let (code, _, stderr) = tether(&["liveperson-key", "--key", &bogus.display().to_string()]);
+    let (code, _, stderr) = run_tether(&["liveperson-key", "--key", &bogus.display().to_string()]);
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains("expected an RSA private key in PKCS#8 PEM"),
@@ -170,7 +158,7 @@ fn liveperson_key_generates_and_prints_the_console_key() {
         ),
     )
     .unwrap();
-    let (code, _, stderr) = tether(&["check", "--config", &config.display().to_string()]);
+    let (code, _, stderr) = run_tether(&["check", "--config", &config.display().to_string()]);
     assert_eq!(code, Some(2));
     let expected = format!("{}:9:15: liveperson.signing_key:", config.display());
     assert!(stderr.starts_with(&expected), "{stderr}");

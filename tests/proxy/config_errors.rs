@@ -1,7 +1,6 @@
 //! Invalid configuration: exit code 2 and `file:line:col: what was expected`.
 
 use crate::support::*;
-use std::process::Command;
 use tether::config::parse_str;
 
 const VALID: &str = r#"
@@ -122,18 +121,6 @@ fn the_shipped_example_is_valid() {
     parse_str(VALID, "minimal.toml", &|_| None).unwrap();
 }
 
-fn tether(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn check_command_exit_codes() {
     let certs = TestCerts::new();
@@ -154,12 +141,12 @@ fn check_command_exit_codes() {
         "good.toml",
         format!("{VALID}{}", tls(&certs.cert_path, &certs.key_path)),
     );
-    let (code, stdout, _) = tether(&["check", "--config", &good]);
+    let (code, stdout, _) = run_tether(&["check", "--config", &good]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("ok"), "{stdout}");
 
     let bad = write("bad.toml", format!("{VALID}[limits]\nidle_timeout = 5\n"));
-    let (code, _, stderr) = tether(&["check", "--config", &bad]);
+    let (code, _, stderr) = run_tether(&["check", "--config", &bad]);
     assert_eq!(code, Some(2));
     assert!(
         stderr.starts_with(&format!("{bad}:5:16: invalid type")),
@@ -173,7 +160,7 @@ fn check_command_exit_codes() {
         "mismatch.toml",
         format!("{VALID}{}", tls(&certs.cert_path, &other_key)),
     );
-    let (code, _, stderr) = tether(&["check", "--config", &mismatch]);
+    let (code, _, stderr) = run_tether(&["check", "--config", &mismatch]);
     assert_eq!(code, Some(2));
     assert!(
         stderr.starts_with(&format!("{mismatch}:6:7: tls.key:")),
@@ -185,26 +172,26 @@ fn check_command_exit_codes() {
         "missing.toml",
         format!("{VALID}{}", tls(&dir.join("nope.crt"), &certs.key_path)),
     );
-    let (code, _, stderr) = tether(&["check", "--config", &missing_cert]);
+    let (code, _, stderr) = run_tether(&["check", "--config", &missing_cert]);
     assert_eq!(code, Some(2));
     assert!(
         stderr.starts_with(&format!("{missing_cert}:5:8: tls.cert:")),
         "{stderr}"
     );
 
-    let (code, _, stderr) = tether(&["check", "--config", "/nonexistent/tether.toml"]);
+    let (code, _, stderr) = run_tether(&["check", "--config", "/nonexistent/tether.toml"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("cannot read"), "{stderr}");
-    let (code, _, _) = tether(&["run"]);
+    let (code, _, _) = run_tether(&["run"]);
     assert_eq!(code, Some(2), "missing arguments");
-    let (code, _, _) = tether(&["frobnicate"]);
+    let (code, _, _) = run_tether(&["frobnicate"]);
     assert_eq!(code, Some(2), "unknown command");
-    let (code, stdout, _) = tether(&["--version"]);
+    let (code, stdout, _) = run_tether(&["--version"]);
     assert_eq!(code, Some(0));
     assert!(stdout.starts_with("tether "), "{stdout}");
 
     // `run` with an invalid file exits 2 too, before binding anything.
-    let (code, _, stderr) = tether(&["run", "--config", &bad]);
+    let (code, _, stderr) = run_tether(&["run", "--config", &bad]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains(":5:16:"), "{stderr}");
 }

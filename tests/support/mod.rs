@@ -233,3 +233,16 @@ pub async fn raw_head(certs: &TestCerts, addr: SocketAddr, request: &[u8]) -> St
     }
     String::from_utf8_lossy(&head).into_owned()
 }
+
+/// Runs the real `tether` binary: (exit code, stdout, stderr).
+pub fn run_tether(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
