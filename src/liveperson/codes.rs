@@ -33,7 +33,7 @@ impl PkceMethod {
 
 /// What a code was issued for. Stored as JSON with a version, so replicas of different versions
 /// read each other's codes or refuse them clearly.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CodeGrant {
     pub v: u8,
     pub client_id: String,
@@ -48,6 +48,22 @@ pub struct CodeGrant {
 }
 
 pub const GRANT_VERSION: u8 = 1;
+
+/// The id_token is a credential: Debug never shows it.
+impl std::fmt::Debug for CodeGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeGrant")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "challenge",
+                &self.challenge.as_ref().map(|(method, _)| method),
+            )
+            .field("id_token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Why a code exchange is refused (`invalid_grant`, with a reason for the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
