@@ -148,6 +148,20 @@ impl World {
             .unwrap()
     }
 
+    /// The claims of the id_token in a token endpoint answer, verified against the JWKS.
+    pub async fn id_token_claims(&self, body: &serde_json::Value) -> serde_json::Value {
+        let id_token = body["id_token"].as_str().expect("an id_token");
+        jose_check::verify(id_token, &self.jwks().await, &self.issuer(), CLIENT_ID)
+    }
+
+    /// Exchanges a code (the form of `exchange`), expecting success: the id_token's claims.
+    pub async fn redeemed_claims(&self, form: &[(&str, &str)]) -> serde_json::Value {
+        let response = self.exchange(form).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        self.id_token_claims(&body).await
+    }
+
     pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
         let response = self
             .client
