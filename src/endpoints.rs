@@ -39,16 +39,26 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     } else {
         None
     };
+    if let Some(store) = &store {
+        checks.push(Arc::new(StoreReady(store.clone())));
+        // Say at once whether the store answers (a shared store is connected on first use).
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.ping().await {
+                tracing::error!(error = %err, "the store does not answer; identity endpoints answer 503 and /readyz fails until it does");
+            }
+        });
+    }
     let livechat = if config.livechat.enabled {
         let store = store.clone().expect("opened above");
         let accounts = AccountsClient::new(&config.livechat, store.clone())
-            .await
             .map_err(|err| StartError::Fatal(err.to_string()))?;
         let tokens = TokenService::new(
             Arc::new(accounts),
             store.clone(),
             config.livechat.refresh_margin,
             config.livechat.token_cache_capacity,
+            config.livechat.token_cache,
         );
         let livechat = Arc::new(LiveChat::new(config, tokens));
         // Check the agent token and its scope at start-up, so a misconfiguration shows in the
@@ -75,6 +85,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
             for (name, help, value) in [
                 ("tether_livechat_tokens_issued_total", "Customer tokens issued by LiveChat.", c.issued.load(Relaxed)),
                 ("tether_livechat_tokens_cached_total", "Token requests answered from the cache.", c.served_from_cache.load(Relaxed)),
+                ("tether_livechat_tokens_shared_total", "Tokens read from the shared cache (fetched by another replica).", c.served_from_shared_cache.load(Relaxed)),
                 ("tether_livechat_customers_created_total", "LiveChat customers created and recorded.", c.customers_created.load(Relaxed)),
                 ("tether_livechat_surplus_customers_total", "Customers created by a losing first-login race.", c.surplus_customers.load(Relaxed)),
                 ("tether_livechat_unknown_customers_total", "Recorded customers LiveChat did not know.", c.unknown_customers.load(Relaxed)),
@@ -118,8 +129,12 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn crate::store::Store>, StartError> {
+    let key = match config.store.kind {
+        crate::config::StoreKind::Redis => "store.url",
+        _ => "store.path",
+    };
     crate::store::open(config)
-        .map_err(|err| StartError::Config(config.origin.error_at("store.path", err.to_string())))
+        .map_err(|err| StartError::Config(config.origin.error_at(key, err.to_string())))
 }
 
 struct Inner {
@@ -268,6 +283,20 @@ pub fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
 type LastCheck = Arc<Mutex<Option<(Instant, Result<(), String>)>>>;
 
 /// /readyz: the agent token works and has `customers:own` (asked at most every 30 s).
+/// The store answers (a shared store can be unreachable; the in-process ones always answer).
+struct StoreReady(Arc<dyn crate::store::Store>);
+
+impl ReadinessCheck for StoreReady {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    fn check(&self) -> BoxFuture<Result<(), String>> {
+        let ping = self.0.ping();
+        Box::pin(async move { ping.await.map_err(|err| err.to_string()) })
+    }
+}
+
 struct LiveChatReady {
     livechat: Arc<LiveChat>,
     last: LastCheck,

@@ -304,8 +304,15 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// file: the database file (created with its directory if missing).
     pub path: PathBuf,
-    /// redis: the server URL.
+    /// redis: the server URL (`redis://`, `rediss://` for TLS, `redis+unix://`); it may hold a
+    /// password, so it is a secret.
     pub url: Option<crate::redact::Secret>,
+    /// redis: every key starts with this, so several deployments can share one server.
+    pub prefix: String,
+    /// redis: the longest a connection attempt or a command may take before the request that
+    /// needed it is answered 503.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -314,8 +321,22 @@ impl Default for StoreConfig {
             kind: StoreKind::File,
             path: PathBuf::from("data/tether.db"),
             url: None,
+            prefix: "tether:".into(),
+            timeout: Duration::from_secs(1),
         }
     }
+}
+
+/// Where customer tokens are cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenCache {
+    /// In each replica's memory (the default): the fastest, and one accounts call per user and
+    /// replica.
+    Replica,
+    /// Also in the shared store (redis) with the token's remaining lifetime, so a user's token is
+    /// fetched from LiveChat once for all replicas.
+    Shared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -353,6 +374,8 @@ pub struct LiveChatConfig {
     pub sync_customer_profile: bool,
     /// Most users whose tokens are cached in memory.
     pub token_cache_capacity: u64,
+    /// "replica" (each replica's memory) or "shared" (also in the redis store).
+    pub token_cache: TokenCache,
 }
 
 impl Default for LiveChatConfig {
@@ -373,6 +396,7 @@ impl Default for LiveChatConfig {
             max_attempts: 3,
             sync_customer_profile: true,
             token_cache_capacity: 1_000_000,
+            token_cache: TokenCache::Replica,
         }
     }
 }
@@ -438,10 +462,48 @@ impl Config {
             }
         }
         self.validate_liveperson()?;
+        self.validate_store()
+    }
+
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
         if self.store.kind == StoreKind::Redis {
+            let url = self
+                .store
+                .url
+                .as_ref()
+                .map(|url| url.expose())
+                .unwrap_or("");
+            if url.is_empty() {
+                return at(
+                    "store.url",
+                    "the redis store needs a URL, e.g. \"redis://redis:6379/0\"",
+                );
+            }
+            if let Err(err) = redis::Client::open(url) {
+                // redis' message describes the URL's shape, never its password.
+                return at(
+                    "store.url",
+                    &format!("expected a redis://, rediss:// or redis+unix:// URL ({err})"),
+                );
+            }
+            if self.store.prefix.is_empty() {
+                return at(
+                    "store.prefix",
+                    "expected a key prefix such as \"tether:\" (keys are namespaced)",
+                );
+            }
+            if self.store.timeout.is_zero() {
+                return at("store.timeout", "expected a duration above zero");
+            }
+        }
+        if self.livechat.enabled
+            && self.livechat.token_cache == TokenCache::Shared
+            && self.store.kind != StoreKind::Redis
+        {
             return at(
-                "store.kind",
-                "the redis store is not available in this version; use \"file\" or \"memory\"",
+                "livechat.token_cache",
+                "a shared token cache needs store.kind = \"redis\" (use \"replica\" otherwise)",
             );
         }
         Ok(())

@@ -2,19 +2,14 @@
 //! token behind the agent_token grant. Error bodies are LiveChat's own shape
 //! (`oauth_exception` / `identity_exception`, whatever the status), parsed into `AccountsError`.
 
+use super::agent::{AgentTokens, Refreshed};
 use crate::config::{LiveChatConfig, LiveChatGrant};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
 use rand::Rng;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Store keys for the agent's refresh token (it may rotate and must survive restarts).
-const REFRESH_TOKEN_KEY: &str = "livechat.agent_refresh_token";
-const REFRESH_TOKEN_SEEN_KEY: &str = "livechat.agent_refresh_token.configured";
-/// Refresh the agent token this long before it expires.
-const AGENT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A customer token as issued by the accounts server.
 #[derive(Clone)]
@@ -116,11 +111,6 @@ struct InfoBody {
     scope: Option<String>,
 }
 
-struct AgentToken {
-    access: Option<(Secret, Instant)>,
-    refresh: Secret,
-}
-
 /// One attempt's outcome.
 enum Attempt<T> {
     Done(T),
@@ -141,8 +131,8 @@ impl<T> Attempt<T> {
 pub struct AccountsClient {
     http: reqwest::Client,
     config: LiveChatConfig,
-    store: Arc<dyn Store>,
-    agent: tokio::sync::Mutex<AgentToken>,
+    /// The agent OAuth token (agent_token grant), shared with the other replicas.
+    agent: AgentTokens,
 }
 
 pub fn now_ms() -> u64 {
@@ -152,28 +142,26 @@ pub fn now_ms() -> u64 {
 }
 
 impl AccountsClient {
-    /// Builds the client; with the agent_token grant, the newest refresh token comes from the store
-    /// (it rotates) unless the configured one changed since it was stored.
-    pub async fn new(
-        config: &LiveChatConfig,
-        store: Arc<dyn Store>,
-    ) -> Result<Self, AccountsError> {
+    /// Builds the client. The store holds the newest agent token (it rotates); it is read on first
+    /// use, so Tether starts while a shared store is unreachable.
+    pub fn new(config: &LiveChatConfig, store: Arc<dyn Store>) -> Result<Self, AccountsError> {
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| AccountsError::Rejected(format!("building the HTTP client: {err}")))?;
-        let refresh = current_refresh_token(config, store.as_ref()).await?;
         Ok(Self {
             http,
             config: config.clone(),
-            store,
-            agent: tokio::sync::Mutex::new(AgentToken {
-                access: None,
-                refresh,
-            }),
+            agent: AgentTokens::new(store, config.refresh_token.clone(), longest_call(config)),
         })
+    }
+
+    /// The longest one accounts call can take with all its attempts and backoffs: how long a
+    /// replica may hold a lease while it calls.
+    pub fn longest_call(&self) -> Duration {
+        longest_call(&self.config)
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -322,14 +310,13 @@ impl AccountsClient {
         &self,
         stale: Option<&Secret>,
     ) -> Result<Secret, AccountsError> {
-        let mut agent = self.agent.lock().await;
-        if let Some((token, expires)) = &agent.access {
-            let fresh_enough = Instant::now() + AGENT_REFRESH_MARGIN < *expires;
-            if fresh_enough && stale != Some(token) {
-                return Ok(token.clone());
-            }
-        }
-        let refresh = agent.refresh.clone();
+        self.agent
+            .access_token(stale, |refresh| self.refresh_agent(refresh))
+            .await
+    }
+
+    /// One refresh_token grant, with retries.
+    async fn refresh_agent(&self, refresh: Secret) -> Result<Refreshed, AccountsError> {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.expose()),
@@ -358,20 +345,11 @@ impl AccountsClient {
                 classify(status, &bytes, &exception)
             })
             .await?;
-        if let Some(rotated) = body.refresh_token.filter(|new| new != refresh.expose()) {
-            // Persist before use: losing a rotated refresh token locks Tether out of LiveChat.
-            self.store
-                .set_value(REFRESH_TOKEN_KEY, rotated.clone())
-                .await
-                .map_err(|err| AccountsError::Unavailable(err.to_string()))?;
-            agent.refresh = Secret::new(rotated);
-        }
-        let token = Secret::new(body.access_token);
-        agent.access = Some((
-            token.clone(),
-            Instant::now() + Duration::from_secs(body.expires_in),
-        ));
-        Ok(token)
+        Ok(Refreshed {
+            access_token: body.access_token,
+            refresh_token: body.refresh_token,
+            expires_in: body.expires_in,
+        })
     }
 
     /// Readiness: the agent token works and carries `customers:own` (agent_token grant only).
@@ -434,6 +412,16 @@ impl AccountsClient {
     }
 }
 
+fn longest_call(config: &LiveChatConfig) -> Duration {
+    let backoffs: u64 = (1..config.max_attempts)
+        .map(|n| 200u64 << (n - 1).min(6))
+        .sum();
+    // And a margin for the store write that follows the call.
+    config.request_timeout * config.max_attempts
+        + Duration::from_millis(backoffs)
+        + Duration::from_secs(2)
+}
+
 /// Jittered exponential backoff before retry `n` (1-based): 100-200 ms, 200-400 ms, ...
 async fn backoff(n: u32) {
     let base = 100u64 << (n - 1).min(6);
@@ -487,40 +475,4 @@ fn token_from(body: CustomerTokenBody, cookie_secret: Option<String>) -> Custome
         cookie_secret,
         rendered: std::sync::OnceLock::new(),
     }
-}
-
-/// The refresh token to start from: the stored (possibly rotated) one, unless the operator put a
-/// different one in the configuration since it was stored.
-async fn current_refresh_token(
-    config: &LiveChatConfig,
-    store: &dyn Store,
-) -> Result<Secret, AccountsError> {
-    let unavailable = |err: crate::store::StoreError| AccountsError::Unavailable(err.to_string());
-    let configured = config.refresh_token.expose().to_string();
-    // Only a digest of the configured token is kept, to notice when the operator replaces it.
-    let fingerprint = hex_sha256(&configured);
-    let seen = store
-        .value(REFRESH_TOKEN_SEEN_KEY)
-        .await
-        .map_err(unavailable)?;
-    let stored = store.value(REFRESH_TOKEN_KEY).await.map_err(unavailable)?;
-    match (stored, seen) {
-        (Some(stored), Some(seen)) if seen == fingerprint => Ok(Secret::new(stored)),
-        _ => {
-            store
-                .set_value(REFRESH_TOKEN_SEEN_KEY, fingerprint)
-                .await
-                .map_err(unavailable)?;
-            store
-                .set_value(REFRESH_TOKEN_KEY, configured.clone())
-                .await
-                .map_err(unavailable)?;
-            Ok(Secret::new(configured))
-        }
-    }
-}
-
-fn hex_sha256(text: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,9 +4,15 @@
 //! `refresh_margin` left and keeps its real `creationDate`; a fresh request always re-issues;
 //! concurrent requests for one user share one accounts call; a user's customer never changes.
 //! A token is handed out only after its user's mapping is durable.
+//!
+//! With several replicas, a new user's first requests may reach several of them at once: they
+//! take turns under a per-user lease in the store, so the user gets one LiveChat customer. The
+//! token cache is per replica, or shared through the store (`livechat.token_cache = "shared"`).
 
 use super::accounts::{AccountsClient, AccountsError, CustomerToken};
-use crate::store::{CustomerRecord, Store, StoreError};
+use crate::config::TokenCache;
+use crate::redact::Secret;
+use crate::store::{CustomerRecord, Lease, Store, StoreError, Turn};
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -38,6 +44,8 @@ impl std::fmt::Display for TokenError {
 pub struct TokenCounters {
     pub issued: AtomicU64,
     pub served_from_cache: AtomicU64,
+    /// Tokens another replica fetched, read from the shared cache.
+    pub served_from_shared_cache: AtomicU64,
     pub customers_created: AtomicU64,
     /// Customers created by a losing replica in a first-login race (adopted the winner's instead).
     pub surplus_customers: AtomicU64,
@@ -75,6 +83,7 @@ pub struct TokenService {
     store: Arc<dyn Store>,
     cache: Cache<String, Cached>,
     refresh_margin: Duration,
+    shared_cache: bool,
     pub counters: TokenCounters,
 }
 
@@ -84,6 +93,7 @@ impl TokenService {
         store: Arc<dyn Store>,
         refresh_margin: Duration,
         capacity: u64,
+        cache: TokenCache,
     ) -> Self {
         Self {
             accounts,
@@ -93,6 +103,7 @@ impl TokenService {
                 .expire_after(UntilUnservable)
                 .build(),
             refresh_margin,
+            shared_cache: cache == TokenCache::Shared,
             counters: TokenCounters::default(),
         }
     }
@@ -122,7 +133,14 @@ impl TokenService {
                         return Ok(Op::Nop);
                     }
                 }
-                let token = Arc::new(self.issue(user).await?);
+                let token = match self.from_shared_cache(user, fresh).await {
+                    Some(token) => token,
+                    None => {
+                        let token = Arc::new(self.issue(user).await?);
+                        self.share(user, &token).await;
+                        token
+                    }
+                };
                 let servable_until = self.servable_until(&token);
                 Ok::<_, TokenError>(Op::Put(Cached {
                     token,
@@ -147,6 +165,51 @@ impl TokenService {
     /// Forgets the user's cached token (logout).
     pub async fn forget(&self, user: &str) {
         self.cache.invalidate(user).await;
+        if self.shared_cache {
+            if let Err(err) = self
+                .store
+                .cache(&shared_key(user), Vec::new(), Duration::ZERO)
+                .await
+            {
+                tracing::warn!(error = %err, "could not forget a shared cached token");
+            }
+        }
+    }
+
+    /// A servable token from the shared cache, if it is on and has one (never for `fresh`).
+    async fn from_shared_cache(&self, user: &str, fresh: bool) -> Option<Arc<CustomerToken>> {
+        if !self.shared_cache || fresh {
+            return None;
+        }
+        let bytes = match self.store.cached(&shared_key(user)).await {
+            Ok(bytes) => bytes?,
+            Err(err) => {
+                tracing::warn!(error = %err, "shared token cache unreadable");
+                return None;
+            }
+        };
+        let token = SharedToken::decode(&bytes)?;
+        (self.servable_until(&token) > Instant::now()).then(|| {
+            self.counters.served_from_shared_cache.fetch_add(1, Relaxed);
+            Arc::new(token)
+        })
+    }
+
+    /// Puts a new token in the shared cache for as long as it is servable.
+    async fn share(&self, user: &str, token: &CustomerToken) {
+        if !self.shared_cache {
+            return;
+        }
+        let ttl = self
+            .servable_until(token)
+            .saturating_duration_since(Instant::now());
+        if let Err(err) = self
+            .store
+            .cache(&shared_key(user), SharedToken::encode(token), ttl)
+            .await
+        {
+            tracing::warn!(error = %err, "could not share a token");
+        }
     }
 
     /// The entity id on record for a user, if any.
@@ -167,8 +230,50 @@ impl TokenService {
     /// Issues a token for the user's customer, creating (and durably recording) the customer on
     /// first login.
     async fn issue(&self, user: &str) -> Result<CustomerToken, TokenError> {
-        let existing = self.store.customer(user).await.map_err(TokenError::Store)?;
-        let token = self.accounts.customer_token(existing.as_ref()).await.map_err(|err| {
+        let record = match self.store.customer(user).await.map_err(TokenError::Store)? {
+            Some(record) => record,
+            None => match self.first_login(user).await? {
+                FirstLogin::Created(token) => return Ok(token),
+                FirstLogin::Recorded(record) => record,
+            },
+        };
+        let token = self.call_accounts(user, Some(&record)).await?;
+        self.keep_record_current(user, record, token).await
+    }
+
+    /// A new user: one replica at a time creates the customer; a replica that waited finds the
+    /// mapping its peer recorded.
+    async fn first_login(&self, user: &str) -> Result<FirstLogin, TokenError> {
+        let ttl = self.accounts.longest_call();
+        let turn = Lease::turn(
+            &self.store,
+            &format!("livechat.first-login:{user}"),
+            ttl,
+            ttl + Duration::from_secs(1),
+            || self.store.customer(user),
+        )
+        .await
+        .map_err(TokenError::Store)?;
+        match turn {
+            Turn::Done(record) => Ok(FirstLogin::Recorded(record)),
+            Turn::Mine(lease) => {
+                let created = match self.call_accounts(user, None).await {
+                    Ok(token) => self.record_new_customer(user, token).await,
+                    Err(err) => Err(err),
+                };
+                lease.release().await;
+                created.map(FirstLogin::Created)
+            }
+        }
+    }
+
+    /// One customer token call; a recorded customer LiveChat does not know is reported loudly.
+    async fn call_accounts(
+        &self,
+        user: &str,
+        existing: Option<&CustomerRecord>,
+    ) -> Result<CustomerToken, TokenError> {
+        let token = self.accounts.customer_token(existing).await.map_err(|err| {
             if matches!(err, AccountsError::UnknownCustomer(_)) {
                 // Creating a new customer here would split the user's history: fail loudly.
                 self.counters.unknown_customers.fetch_add(1, Relaxed);
@@ -177,10 +282,6 @@ impl TokenService {
             TokenError::Accounts(err)
         })?;
         self.counters.issued.fetch_add(1, Relaxed);
-        let token = match existing {
-            Some(record) => self.keep_record_current(user, record, token).await?,
-            None => self.record_new_customer(user, token).await?,
-        };
         Ok(token)
     }
 
@@ -202,14 +303,11 @@ impl TokenService {
             self.counters.customers_created.fetch_add(1, Relaxed);
             return Ok(token);
         }
-        // Another replica recorded a customer first: adopt it; ours stays unused.
+        // Someone recorded a customer first (a lease that expired mid-call): adopt theirs; ours
+        // stays unused in LiveChat.
         self.counters.surplus_customers.fetch_add(1, Relaxed);
         tracing::warn!(user, surplus = %token.entity_id, kept = %winner.entity_id, "first-login race: adopted the recorded customer");
-        let adopted = self
-            .accounts
-            .customer_token(Some(&winner))
-            .await
-            .map_err(TokenError::Accounts)?;
+        let adopted = self.call_accounts(user, Some(&winner)).await?;
         self.keep_record_current(user, winner, adopted).await
     }
 
@@ -235,5 +333,59 @@ impl TokenService {
                 .map_err(TokenError::Store)?;
         }
         Ok(token)
+    }
+}
+
+/// How a first login ended.
+enum FirstLogin {
+    /// This replica created and recorded the customer.
+    Created(CustomerToken),
+    /// Another replica did: its record.
+    Recorded(CustomerRecord),
+}
+
+fn shared_key(user: &str) -> String {
+    format!("livechat.token:{user}")
+}
+
+/// A customer token as kept in the shared cache (JSON, versioned). The cookie secret stays in
+/// the mapping only.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedToken {
+    v: u8,
+    access_token: String,
+    entity_id: String,
+    expires_in: u64,
+    token_type: String,
+    organization_id: Option<String>,
+    issued_at_ms: u64,
+}
+
+impl SharedToken {
+    fn encode(token: &CustomerToken) -> Vec<u8> {
+        serde_json::to_vec(&SharedToken {
+            v: 1,
+            access_token: token.access_token.expose().to_string(),
+            entity_id: token.entity_id.clone(),
+            expires_in: token.expires_in,
+            token_type: token.token_type.clone(),
+            organization_id: token.organization_id.clone(),
+            issued_at_ms: token.issued_at_ms,
+        })
+        .expect("a token serialises")
+    }
+
+    fn decode(bytes: &[u8]) -> Option<CustomerToken> {
+        let shared: SharedToken = serde_json::from_slice(bytes).ok()?;
+        (shared.v == 1).then(|| CustomerToken {
+            access_token: Secret::new(shared.access_token),
+            entity_id: shared.entity_id,
+            expires_in: shared.expires_in,
+            token_type: shared.token_type,
+            organization_id: shared.organization_id,
+            issued_at_ms: shared.issued_at_ms,
+            cookie_secret: None,
+            rendered: std::sync::OnceLock::new(),
+        })
     }
 }

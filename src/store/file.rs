@@ -5,8 +5,7 @@
 //! (group commit): one fsync serves many concurrent first logins. A write's future resolves only
 //! after its transaction is committed, so an acknowledged mapping survives `kill -9`.
 
-use super::codes::CodeTable;
-use super::{CodeTake, CustomerRecord, Store, StoreError};
+use super::{CodeTake, CustomerRecord, MemoryStore, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -37,8 +36,8 @@ enum Write {
 pub struct FileStore {
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
-    /// One-time codes stay in memory (see `codes`).
-    codes: CodeTable,
+    /// Codes, leases and cached entries are short-lived: kept in memory (see `expiring`).
+    ephemeral: MemoryStore,
     /// Taken on drop, so the writer thread sees the queue close.
     writer: Option<mpsc::Sender<Write>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
@@ -77,7 +76,7 @@ impl FileStore {
         Ok(Self {
             customers,
             values,
-            codes: CodeTable::default(),
+            ephemeral: MemoryStore::default(),
             writer: Some(writer),
             writer_thread: Some(writer_thread),
         })
@@ -302,13 +301,36 @@ impl Store for FileStore {
         grant: Vec<u8>,
         ttl: Duration,
     ) -> BoxFuture<Result<(), StoreError>> {
-        self.codes.put(key, grant, ttl);
-        Box::pin(async { Ok(()) })
+        self.ephemeral.put_code(key, grant, ttl)
     }
 
     fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
-        let taken = self.codes.take(key);
-        Box::pin(async move { Ok(taken) })
+        self.ephemeral.take_code(key)
+    }
+
+    fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> BoxFuture<Result<bool, StoreError>> {
+        self.ephemeral.try_lease(name, holder, ttl)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> BoxFuture<Result<(), StoreError>> {
+        self.ephemeral.release_lease(name, holder)
+    }
+
+    fn cached(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StoreError>> {
+        self.ephemeral.cached(key)
+    }
+
+    fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>> {
+        self.ephemeral.cache(key, value, ttl)
+    }
+
+    fn ping(&self) -> BoxFuture<Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -1,6 +1,7 @@
-//! In-memory store: for tests and demos. Nothing survives a restart.
+//! In-memory store: for tests and demos. Nothing survives a restart. The file store keeps its
+//! short-lived entries (codes, leases) in one of these.
 
-use super::codes::CodeTable;
+use super::expiring::ExpiringTable;
 use super::{CodeTake, CustomerRecord, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
@@ -10,7 +11,8 @@ use std::time::Duration;
 pub struct MemoryStore {
     customers: DashMap<String, CustomerRecord>,
     values: DashMap<String, String>,
-    codes: CodeTable,
+    /// Codes, leases and cached entries, each under its own key prefix.
+    ephemeral: ExpiringTable,
 }
 
 impl Store for MemoryStore {
@@ -61,12 +63,49 @@ impl Store for MemoryStore {
         grant: Vec<u8>,
         ttl: Duration,
     ) -> BoxFuture<Result<(), StoreError>> {
-        self.codes.put(key, grant, ttl);
+        self.ephemeral.put(&format!("code:{key}"), grant, ttl);
         Box::pin(async { Ok(()) })
     }
 
     fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
-        let taken = self.codes.take(key);
+        let taken = self.ephemeral.take(&format!("code:{key}"));
         Box::pin(async move { Ok(taken) })
+    }
+
+    fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> BoxFuture<Result<bool, StoreError>> {
+        let taken =
+            self.ephemeral
+                .put_if_absent(&format!("lease:{name}"), holder.as_bytes().to_vec(), ttl);
+        Box::pin(async move { Ok(taken) })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> BoxFuture<Result<(), StoreError>> {
+        self.ephemeral
+            .remove_if(&format!("lease:{name}"), holder.as_bytes());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn cached(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StoreError>> {
+        let found = self.ephemeral.get(&format!("cache:{key}"));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>> {
+        let key = format!("cache:{key}");
+        if ttl.is_zero() {
+            self.ephemeral.remove(&key);
+        } else {
+            self.ephemeral.put(&key, value, ttl);
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn ping(&self) -> BoxFuture<Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
 }

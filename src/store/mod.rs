@@ -1,16 +1,21 @@
-//! Durable state: the user -> LiveChat customer mapping (losing it loses the customer's chat
-//! history) and a few small values (the agent's rotated refresh token).
+//! State: the user -> LiveChat customer mapping (durable: losing it loses the customer's chat
+//! history), a few small values (the agent's OAuth tokens), and short-lived entries (LivePerson's
+//! one-time codes, leases, shared cached tokens).
 //!
-//! Backends sit behind one trait with "insert if absent, return the winner" semantics, so a shared
-//! backend (Redis, for several replicas) plugs in without changing callers. Every write is durable
-//! before its future resolves: a caller that got Ok may hand the result to a user.
+//! Backends sit behind one trait with "insert if absent, return the winner" semantics: in memory,
+//! an embedded file (one replica), or Redis (several replicas). Every write is durable before its
+//! future resolves: a caller that got Ok may hand the result to a user.
 
-mod codes;
+mod expiring;
 mod file;
+mod lease;
 mod memory;
+mod redis;
 
 pub use file::FileStore;
+pub use lease::{Lease, Turn};
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 use crate::config::{Config, StoreKind};
 use crate::proxy::BoxFuture;
@@ -126,6 +131,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes a code's grant: at most one caller ever gets `Taken`, on any replica.
     fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>>;
+
+    /// Takes the lease `name` for `holder` if nobody holds it; true if taken. Leases make replicas
+    /// take turns (one agent-token refresh, one first login per user); they expire after `ttl`, so
+    /// a holder that dies blocks the others for `ttl` at most. See `Lease`.
+    fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> BoxFuture<Result<bool, StoreError>>;
+
+    /// Gives the lease up, if `holder` still holds it.
+    fn release_lease(&self, name: &str, holder: &str) -> BoxFuture<Result<(), StoreError>>;
+
+    /// A short-lived shared entry (the shared token cache), while it lives.
+    fn cached(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Keeps `value` under `key` for `ttl`; a zero `ttl` removes the entry.
+    fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>>;
+
+    /// Readiness: the store answers (always, for the in-process stores).
+    fn ping(&self) -> BoxFuture<Result<(), StoreError>>;
 }
 
 /// The outcome of redeeming a one-time code.
@@ -143,9 +170,7 @@ pub fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     match config.store.kind {
         StoreKind::Memory => Ok(Arc::new(MemoryStore::default())),
         StoreKind::File => Ok(Arc::new(FileStore::open(&config.store.path)?)),
-        StoreKind::Redis => Err(StoreError(
-            "the redis store is not available in this version".into(),
-        )),
+        StoreKind::Redis => Ok(Arc::new(RedisStore::open(&config.store)?)),
     }
 }
 

@@ -1,0 +1,441 @@
+//! The shared store for several replicas: Redis 6+ or Valkey, through one multiplexed connection
+//! that reconnects by itself.
+//!
+//! Keys, all under the configured prefix (default `tether:`):
+//!
+//! | key               | value                                                  | expires |
+//! |-------------------|--------------------------------------------------------|---------|
+//! | `customer:{user}` | the user's `CustomerRecord` (version byte first)       | never   |
+//! | `customers`       | how many customers were recorded (for /metrics)        | never   |
+//! | `value:{name}`    | a small named value: version byte, then UTF-8          | never   |
+//! | `code:{hash}`     | a one-time code's sealed grant: `1` + bytes, `0` taken | TTL     |
+//! | `lease:{name}`    | a lease's holder                                       | TTL     |
+//! | `cache:{key}`     | a shared cache entry: `1` + bytes                      | TTL     |
+//!
+//! Steps that must be atomic across replicas (insert if absent, take a code, release a lease)
+//! are Lua scripts. Every write is acknowledged by Redis before its future resolves; how durable
+//! that is depends on the server's persistence, which is read and logged on first contact.
+
+use super::{CodeTake, CustomerRecord, Store, StoreError};
+use crate::config::StoreConfig;
+use crate::proxy::BoxFuture;
+use dashmap::DashMap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script, Value};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+/// Version bytes in front of stored values (customer records carry their own).
+const VALUE_V1: u8 = 1;
+const TOMBSTONE: &[u8] = &[0];
+
+/// Records `ARGV[1]` under `KEYS[1]` unless a record is there; counts new records in `KEYS[2]`.
+/// Returns the record now stored.
+static INSERT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+return ARGV[1]",
+    )
+});
+
+/// Takes a code once: the grant the first time, 1 after (a replay, until expiry), 0 if unknown.
+/// The tombstone keeps the code's expiry (KEEPTTL: Redis 6.0).
+static TAKE_CODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local grant = redis.call('GET', KEYS[1])
+if not grant then return 0 end
+if grant == ARGV[1] then return 1 end
+redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+return grant",
+    )
+});
+
+/// Deletes a lease only while `ARGV[1]` holds it.
+static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0",
+    )
+});
+
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    timeout: Duration,
+    /// Read-through cache of the mappings (a customer never changes; a cookie-grant secret does,
+    /// so records with a secret are always read from Redis).
+    customers: Arc<DashMap<String, CustomerRecord>>,
+    /// The `customers` counter as last read or written.
+    count: Arc<AtomicU64>,
+    /// The server's version and persistence were checked and logged.
+    described: Arc<AtomicBool>,
+}
+
+fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("redis {what}: {err}"))
+}
+
+impl RedisStore {
+    /// Prepares the connection; it is made on first use, so Tether starts (and proxies) while
+    /// Redis is down, and reports not ready until it answers.
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let url = config.url.as_ref().map(|url| url.expose()).unwrap_or("");
+        let client = redis::Client::open(url).map_err(|err| failed("URL", err))?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            // Few, quick reconnection attempts per command: a request fails fast while Redis is
+            // down, and the next one tries again.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, manager)
+            .map_err(|err| failed("connection", err))?;
+        Ok(Self {
+            connection,
+            prefix: config.prefix.as_str().into(),
+            timeout: config.timeout,
+            customers: Arc::default(),
+            count: Arc::default(),
+            described: Arc::default(),
+        })
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}{name}", self.prefix)
+    }
+
+    /// Runs one Redis operation on a clone of the connection, bounded by the store's timeout.
+    fn run<T, F, Fut>(&self, what: &'static str, op: F) -> BoxFuture<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(ConnectionManager) -> Fut + Send + 'static,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+    {
+        let (connection, timeout) = (self.connection.clone(), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, op(connection)).await {
+                Ok(result) => result.map_err(|err| failed(what, err)),
+                Err(_) => Err(failed(what, format!("no answer within {timeout:?}"))),
+            }
+        })
+    }
+}
+
+/// A stored value without its version byte.
+fn unversioned(bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    match bytes.split_first() {
+        Some((&VALUE_V1, rest)) => Ok(rest.to_vec()),
+        _ => Err(StoreError(
+            "a stored value is corrupt or of an unknown version".into(),
+        )),
+    }
+}
+
+fn versioned(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + bytes.len());
+    out.push(VALUE_V1);
+    out.extend_from_slice(bytes);
+    out
+}
+
+impl Store for RedisStore {
+    fn customer(&self, user: &str) -> BoxFuture<Result<Option<CustomerRecord>, StoreError>> {
+        if let Some(record) = self.customers.get(user) {
+            if record.cookie_secret.is_none() {
+                let record = record.clone();
+                return Box::pin(async move { Ok(Some(record)) });
+            }
+        }
+        let (key, user, customers) = (
+            self.key("customer:", user),
+            user.to_string(),
+            self.customers.clone(),
+        );
+        let read = self.run("read", move |mut c| async move {
+            c.get::<_, Option<Vec<u8>>>(key).await
+        });
+        Box::pin(async move {
+            let Some(bytes) = read.await? else {
+                return Ok(None);
+            };
+            let record = CustomerRecord::decode(&bytes)?;
+            customers.insert(user, record.clone());
+            Ok(Some(record))
+        })
+    }
+
+    fn insert_customer_if_absent(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<CustomerRecord, StoreError>> {
+        let keys = [self.key("customer:", user), self.key("customers", "")];
+        let (user, customers, count) =
+            (user.to_string(), self.customers.clone(), self.count.clone());
+        let encoded = record.encode();
+        let write = self.run("insert", move |mut c| async move {
+            INSERT_IF_ABSENT
+                .key(&keys[0])
+                .key(&keys[1])
+                .arg(encoded)
+                .invoke_async::<Vec<u8>>(&mut c)
+                .await
+        });
+        Box::pin(async move {
+            let winner = CustomerRecord::decode(&write.await?)?;
+            if winner == record {
+                count.fetch_add(1, Relaxed);
+            }
+            customers.insert(user, winner.clone());
+            Ok(winner)
+        })
+    }
+
+    fn replace_customer(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let key = self.key("customer:", user);
+        let (user, customers) = (user.to_string(), self.customers.clone());
+        let encoded = record.encode();
+        let write = self.run("write", move |mut c| async move {
+            c.set::<_, _, ()>(key, encoded).await
+        });
+        Box::pin(async move {
+            write.await?;
+            customers.insert(user, record);
+            Ok(())
+        })
+    }
+
+    fn value(&self, name: &str) -> BoxFuture<Result<Option<String>, StoreError>> {
+        let key = self.key("value:", name);
+        let read = self.run("read", move |mut c| async move {
+            c.get::<_, Option<Vec<u8>>>(key).await
+        });
+        Box::pin(async move {
+            let Some(bytes) = read.await? else {
+                return Ok(None);
+            };
+            String::from_utf8(unversioned(bytes)?)
+                .map(Some)
+                .map_err(|_| StoreError("a stored value is not UTF-8".into()))
+        })
+    }
+
+    fn set_value(&self, name: &str, value: String) -> BoxFuture<Result<(), StoreError>> {
+        let key = self.key("value:", name);
+        self.run("write", move |mut c| async move {
+            c.set::<_, _, ()>(key, versioned(value.as_bytes())).await
+        })
+    }
+
+    fn customer_count(&self) -> usize {
+        usize::try_from(self.count.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    fn put_code(
+        &self,
+        key: &str,
+        grant: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let key = self.key("code:", key);
+        let ms = ttl_ms(ttl);
+        self.run("write", move |mut c| async move {
+            c.pset_ex::<_, _, ()>(key, versioned(&grant), ms).await
+        })
+    }
+
+    fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
+        let key = self.key("code:", key);
+        let take = self.run("take", move |mut c| async move {
+            TAKE_CODE
+                .key(key)
+                .arg(TOMBSTONE)
+                .invoke_async::<Value>(&mut c)
+                .await
+        });
+        Box::pin(async move {
+            match take.await? {
+                Value::Int(0) => Ok(CodeTake::Unknown),
+                Value::Int(1) => Ok(CodeTake::AlreadyTaken),
+                Value::BulkString(bytes) => Ok(CodeTake::Taken(unversioned(bytes)?)),
+                other => Err(StoreError(format!(
+                    "redis take: unexpected answer {other:?}"
+                ))),
+            }
+        })
+    }
+
+    fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> BoxFuture<Result<bool, StoreError>> {
+        let key = self.key("lease:", name);
+        let (holder, ms) = (holder.to_string(), ttl_ms(ttl));
+        self.run("lease", move |mut c| async move {
+            let set: Option<String> = redis::cmd("SET")
+                .arg(key)
+                .arg(holder)
+                .arg("NX")
+                .arg("PX")
+                .arg(ms)
+                .query_async(&mut c)
+                .await?;
+            Ok(set.is_some())
+        })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> BoxFuture<Result<(), StoreError>> {
+        let key = self.key("lease:", name);
+        let holder = holder.to_string();
+        self.run("release", move |mut c| async move {
+            RELEASE_LEASE
+                .key(key)
+                .arg(holder)
+                .invoke_async::<()>(&mut c)
+                .await
+        })
+    }
+
+    fn cached(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StoreError>> {
+        let key = self.key("cache:", key);
+        let read = self.run("read", move |mut c| async move {
+            c.get::<_, Option<Vec<u8>>>(key).await
+        });
+        Box::pin(async move { read.await?.map(unversioned).transpose() })
+    }
+
+    fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>> {
+        let key = self.key("cache:", key);
+        let ms = ttl_ms(ttl);
+        self.run("write", move |mut c| async move {
+            if ttl.is_zero() {
+                c.del::<_, ()>(key).await
+            } else {
+                c.pset_ex::<_, _, ()>(key, versioned(&value), ms).await
+            }
+        })
+    }
+
+    /// PING, and the customer count for /metrics. On first contact the server's version and
+    /// persistence are checked too (and logged).
+    fn ping(&self) -> BoxFuture<Result<(), StoreError>> {
+        let count_key = self.key("customers", "");
+        let (count, described) = (self.count.clone(), self.described.clone());
+        let already_described = described.load(Relaxed);
+        let check = self.run("ping", move |mut c| async move {
+            let (_, customers): ((), Option<u64>) = redis::pipe()
+                .cmd("PING")
+                .get(count_key)
+                .query_async(&mut c)
+                .await?;
+            if already_described {
+                return Ok((customers, None));
+            }
+            let server: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
+            let persistence: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut c)
+                .await?;
+            // CONFIG may be disabled on managed services; then the fsync policy is unknown.
+            let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("appendfsync")
+                .query_async(&mut c)
+                .await
+                .ok();
+            let fsync = fsync.and_then(|pair| pair.get(1).cloned());
+            Ok((customers, Some((server, persistence, fsync))))
+        });
+        Box::pin(async move {
+            let (customers, info) = check.await?;
+            count.store(customers.unwrap_or(0), Relaxed);
+            if let Some((server, persistence, fsync)) = info {
+                describe_server(&server, &persistence, fsync.as_deref())?;
+                described.store(true, Relaxed);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Milliseconds for PX, at least 1 (Redis refuses 0).
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// One field of an INFO answer.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// Refuses servers older than 6.0 (the scripts need KEEPTTL) and says how durable writes are.
+fn describe_server(server: &str, persistence: &str, fsync: Option<&str>) -> Result<(), StoreError> {
+    let version = info_field(server, "valkey_version")
+        .map(|v| format!("Valkey {v}"))
+        .or_else(|| info_field(server, "redis_version").map(|v| format!("Redis {v}")))
+        .unwrap_or_else(|| "an unknown server".into());
+    let major: u32 = info_field(server, "redis_version")
+        .and_then(|v| v.split('.').next()?.parse().ok())
+        .unwrap_or(0);
+    if major < 6 {
+        return Err(StoreError(format!(
+            "the store needs Redis 6.0 or newer (or Valkey); the server is {version}"
+        )));
+    }
+    let aof = info_field(persistence, "aof_enabled") == Some("1");
+    match (aof, fsync) {
+        (true, Some("always")) => {
+            tracing::info!(server = %version, "redis store: every write is fsynced before it is acknowledged")
+        }
+        (true, fsync) => tracing::warn!(
+            server = %version,
+            appendfsync = fsync.unwrap_or("unknown"),
+            "redis store: with appendfsync other than always, a crash of the Redis host can lose the last second of new mappings"
+        ),
+        (false, _) => tracing::warn!(
+            server = %version,
+            "redis store: the server runs without appendonly; a Redis restart loses every user's LiveChat customer mapping (set appendonly yes, appendfsync always)"
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_older_than_six_are_refused() {
+        let persistence = "aof_enabled:1\r\n";
+        assert!(describe_server("redis_version:5.0.14\r\n", persistence, None).is_err());
+        assert!(describe_server("redis_version:7.0.15\r\n", persistence, Some("always")).is_ok());
+        assert!(describe_server(
+            "redis_version:7.2.4\r\nvalkey_version:8.0.1\r\n",
+            "aof_enabled:0\r\n",
+            None
+        )
+        .is_ok());
+        assert!(describe_server("", persistence, None).is_err());
+    }
+
+    #[test]
+    fn values_carry_a_version() {
+        assert_eq!(unversioned(versioned(b"abc")), Ok(b"abc".to_vec()));
+        assert!(unversioned(vec![2, b'a']).is_err());
+        assert!(unversioned(Vec::new()).is_err());
+    }
+}
