@@ -133,7 +133,7 @@ impl TokenService {
                         return Ok(Op::Nop);
                     }
                 }
-                let token = match self.from_shared_cache(user, fresh).await {
+                let token = match self.shared_cached(user, fresh).await {
                     Some(token) => token,
                     None => {
                         let token = Arc::new(self.issue(user).await?);
@@ -177,7 +177,7 @@ impl TokenService {
     }
 
     /// A servable token from the shared cache, if it is on and has one (never for `fresh`).
-    async fn from_shared_cache(&self, user: &str, fresh: bool) -> Option<Arc<CustomerToken>> {
+    async fn shared_cached(&self, user: &str, fresh: bool) -> Option<Arc<CustomerToken>> {
         if !self.shared_cache || fresh {
             return None;
         }
