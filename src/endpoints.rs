@@ -302,7 +302,10 @@ struct LiveChatReady {
     last: LastCheck,
 }
 
+/// A working agent token is re-checked every 30 s; a failing one every second, so readiness
+/// comes back as soon as what it waited for (LiveChat, the store) does.
 const READY_RECHECK: Duration = Duration::from_secs(30);
+const NOT_READY_RECHECK: Duration = Duration::from_secs(1);
 
 impl ReadinessCheck for LiveChatReady {
     fn name(&self) -> &'static str {
@@ -317,7 +320,14 @@ impl ReadinessCheck for LiveChatReady {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_ref()
-                .filter(|(at, _)| at.elapsed() < READY_RECHECK)
+                .filter(|(at, result)| {
+                    let recheck = if result.is_ok() {
+                        READY_RECHECK
+                    } else {
+                        NOT_READY_RECHECK
+                    };
+                    at.elapsed() < recheck
+                })
                 .map(|(_, result)| result.clone());
             if let Some(result) = cached {
                 return result;

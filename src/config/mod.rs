@@ -476,8 +476,8 @@ impl Config {
                 .unwrap_or("");
             if url.is_empty() {
                 return at(
-                    "store.url",
-                    "the redis store needs a URL, e.g. \"redis://redis:6379/0\"",
+                    "store.kind",
+                    "the redis store needs store.url, e.g. \"redis://redis:6379/0\"",
                 );
             }
             if let Err(err) = redis::Client::open(url) {

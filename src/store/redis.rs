@@ -21,7 +21,7 @@ use crate::config::StoreConfig;
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script, Value};
+use redis::{FromRedisValue, Script, ScriptInvocation, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
@@ -110,8 +110,57 @@ impl RedisStore {
         format!("{}{kind}{name}", self.prefix)
     }
 
-    /// Runs one Redis operation on a clone of the connection, bounded by the store's timeout.
-    fn run<T, F, Fut>(&self, what: &'static str, op: F) -> BoxFuture<Result<T, StoreError>>
+    /// Sends one command, bounded by the store's timeout. A connection that turns out dead
+    /// (Redis restarted since the last command) makes the manager reconnect, and the command is
+    /// sent once more on the new connection: every command here may safely run twice.
+    fn query<T>(&self, what: &'static str, cmd: redis::Cmd) -> BoxFuture<Result<T, StoreError>>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        self.bounded(
+            what,
+            async move |mut connection: ConnectionManager| match cmd
+                .query_async(&mut connection)
+                .await
+            {
+                Err(err) if err.is_io_error() || err.is_connection_dropped() => {
+                    cmd.query_async(&mut connection).await
+                }
+                result => result,
+            },
+        )
+    }
+
+    /// Runs a script, like `query`; one that must not run twice (taking a code) is tried again
+    /// only when the connection was refused, so it certainly did not run.
+    fn script<T>(
+        &self,
+        what: &'static str,
+        invocation: ScriptInvocation<'static>,
+        runs_twice_safely: bool,
+    ) -> BoxFuture<Result<T, StoreError>>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        self.bounded(
+            what,
+            async move |mut connection: ConnectionManager| match invocation
+                .invoke_async(&mut connection)
+                .await
+            {
+                Err(err)
+                    if err.is_connection_refusal()
+                        || (runs_twice_safely
+                            && (err.is_io_error() || err.is_connection_dropped())) =>
+                {
+                    invocation.invoke_async(&mut connection).await
+                }
+                result => result,
+            },
+        )
+    }
+
+    fn bounded<T, F, Fut>(&self, what: &'static str, op: F) -> BoxFuture<Result<T, StoreError>>
     where
         T: Send + 'static,
         F: FnOnce(ConnectionManager) -> Fut + Send + 'static,
@@ -157,9 +206,7 @@ impl Store for RedisStore {
             user.to_string(),
             self.customers.clone(),
         );
-        let read = self.run("read", move |mut c| async move {
-            c.get::<_, Option<Vec<u8>>>(key).await
-        });
+        let read = self.query::<Option<Vec<u8>>>("read", redis::cmd("GET").arg(key).to_owned());
         Box::pin(async move {
             let Some(bytes) = read.await? else {
                 return Ok(None);
@@ -179,14 +226,10 @@ impl Store for RedisStore {
         let (user, customers, count) =
             (user.to_string(), self.customers.clone(), self.count.clone());
         let encoded = record.encode();
-        let write = self.run("insert", move |mut c| async move {
-            INSERT_IF_ABSENT
-                .key(&keys[0])
-                .key(&keys[1])
-                .arg(encoded)
-                .invoke_async::<Vec<u8>>(&mut c)
-                .await
-        });
+        // Running twice is safe: the second run finds the first one's record.
+        let mut invocation = INSERT_IF_ABSENT.prepare_invoke();
+        invocation.key(&keys[0]).key(&keys[1]).arg(encoded);
+        let write = self.script::<Vec<u8>>("insert", invocation, true);
         Box::pin(async move {
             let winner = CustomerRecord::decode(&write.await?)?;
             if winner == record {
@@ -205,9 +248,7 @@ impl Store for RedisStore {
         let key = self.key("customer:", user);
         let (user, customers) = (user.to_string(), self.customers.clone());
         let encoded = record.encode();
-        let write = self.run("write", move |mut c| async move {
-            c.set::<_, _, ()>(key, encoded).await
-        });
+        let write = self.query::<()>("write", redis::cmd("SET").arg(key).arg(encoded).to_owned());
         Box::pin(async move {
             write.await?;
             customers.insert(user, record);
@@ -217,9 +258,7 @@ impl Store for RedisStore {
 
     fn value(&self, name: &str) -> BoxFuture<Result<Option<String>, StoreError>> {
         let key = self.key("value:", name);
-        let read = self.run("read", move |mut c| async move {
-            c.get::<_, Option<Vec<u8>>>(key).await
-        });
+        let read = self.query::<Option<Vec<u8>>>("read", redis::cmd("GET").arg(key).to_owned());
         Box::pin(async move {
             let Some(bytes) = read.await? else {
                 return Ok(None);
@@ -232,9 +271,11 @@ impl Store for RedisStore {
 
     fn set_value(&self, name: &str, value: String) -> BoxFuture<Result<(), StoreError>> {
         let key = self.key("value:", name);
-        self.run("write", move |mut c| async move {
-            c.set::<_, _, ()>(key, versioned(value.as_bytes())).await
-        })
+        let cmd = redis::cmd("SET")
+            .arg(key)
+            .arg(versioned(value.as_bytes()))
+            .to_owned();
+        self.query("write", cmd)
     }
 
     fn customer_count(&self) -> usize {
@@ -249,20 +290,20 @@ impl Store for RedisStore {
     ) -> BoxFuture<Result<(), StoreError>> {
         let key = self.key("code:", key);
         let ms = ttl_ms(ttl);
-        self.run("write", move |mut c| async move {
-            c.pset_ex::<_, _, ()>(key, versioned(&grant), ms).await
-        })
+        let cmd = redis::cmd("SET")
+            .arg(key)
+            .arg(versioned(&grant))
+            .arg("PX")
+            .arg(ms)
+            .to_owned();
+        self.query("write", cmd)
     }
 
     fn take_code(&self, key: &str) -> BoxFuture<Result<CodeTake, StoreError>> {
         let key = self.key("code:", key);
-        let take = self.run("take", move |mut c| async move {
-            TAKE_CODE
-                .key(key)
-                .arg(TOMBSTONE)
-                .invoke_async::<Value>(&mut c)
-                .await
-        });
+        let mut invocation = TAKE_CODE.prepare_invoke();
+        invocation.key(key).arg(TOMBSTONE);
+        let take = self.script::<Value>("take", invocation, false);
         Box::pin(async move {
             match take.await? {
                 Value::Int(0) => Ok(CodeTake::Unknown),
@@ -283,49 +324,47 @@ impl Store for RedisStore {
     ) -> BoxFuture<Result<bool, StoreError>> {
         let key = self.key("lease:", name);
         let (holder, ms) = (holder.to_string(), ttl_ms(ttl));
-        self.run("lease", move |mut c| async move {
-            let set: Option<String> = redis::cmd("SET")
-                .arg(key)
-                .arg(holder)
-                .arg("NX")
-                .arg("PX")
-                .arg(ms)
-                .query_async(&mut c)
-                .await?;
-            Ok(set.is_some())
-        })
+        // Sent twice, the second finds the first's lease and answers nil: the lease then
+        // expires unused, a delay at worst.
+        let cmd = redis::cmd("SET")
+            .arg(key)
+            .arg(holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .to_owned();
+        let set = self.query::<Option<String>>("lease", cmd);
+        Box::pin(async move { Ok(set.await?.is_some()) })
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> BoxFuture<Result<(), StoreError>> {
         let key = self.key("lease:", name);
         let holder = holder.to_string();
-        self.run("release", move |mut c| async move {
-            RELEASE_LEASE
-                .key(key)
-                .arg(holder)
-                .invoke_async::<()>(&mut c)
-                .await
-        })
+        let mut invocation = RELEASE_LEASE.prepare_invoke();
+        invocation.key(key).arg(holder);
+        self.script("release", invocation, true)
     }
 
     fn cached(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StoreError>> {
         let key = self.key("cache:", key);
-        let read = self.run("read", move |mut c| async move {
-            c.get::<_, Option<Vec<u8>>>(key).await
-        });
+        let read = self.query::<Option<Vec<u8>>>("read", redis::cmd("GET").arg(key).to_owned());
         Box::pin(async move { read.await?.map(unversioned).transpose() })
     }
 
     fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>> {
         let key = self.key("cache:", key);
         let ms = ttl_ms(ttl);
-        self.run("write", move |mut c| async move {
-            if ttl.is_zero() {
-                c.del::<_, ()>(key).await
-            } else {
-                c.pset_ex::<_, _, ()>(key, versioned(&value), ms).await
-            }
-        })
+        let cmd = if ttl.is_zero() {
+            redis::cmd("DEL").arg(key).to_owned()
+        } else {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(versioned(&value))
+                .arg("PX")
+                .arg(ms)
+                .to_owned()
+        };
+        self.query("write", cmd)
     }
 
     /// PING, and the customer count for /metrics. On first contact the server's version and
@@ -334,7 +373,7 @@ impl Store for RedisStore {
         let count_key = self.key("customers", "");
         let (count, described) = (self.count.clone(), self.described.clone());
         let already_described = described.load(Relaxed);
-        let check = self.run("ping", move |mut c| async move {
+        let check = self.bounded("ping", async move |mut c: ConnectionManager| {
             let (_, customers): ((), Option<u64>) = redis::pipe()
                 .cmd("PING")
                 .get(count_key)
