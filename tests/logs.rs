@@ -54,12 +54,17 @@ async fn no_secret_is_logged_even_at_trace() {
         }
     }
     let liveperson_secrets = liveperson_flows(&certs, &app).await;
+    unreachable_redis_with_a_password(&certs, &app).await;
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("tether::access"),
         "the access log ran:\n{logs}"
     );
     assert!(logs.lines().count() > 50, "trace logging ran");
+    assert!(
+        logs.contains("redis write"),
+        "the unreachable Redis was logged:\n{logs}"
+    );
     let leaks: Vec<&str> = logs
         .lines()
         .filter(|line| {
@@ -74,6 +79,40 @@ async fn no_secret_is_logged_even_at_trace() {
         "secrets in the logs:\n{}",
         leaks.join("\n")
     );
+}
+
+/// A Redis URL carrying a password, with nothing listening: connection errors are logged, the
+/// password is not.
+async fn unreachable_redis_with_a_password(certs: &TestCerts, app: &backend::Backend) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("signing.pem");
+    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    let mut config = config_for(app.addr, certs);
+    config.store.kind = tether::config::StoreKind::Redis;
+    config.store.url = Some(tether::redact::Secret::new(format!(
+        "redis://tether:{SECRET}@{closed}/0"
+    )));
+    config.liveperson.enabled = true;
+    config.liveperson.client_id = "lp-client".into();
+    config.liveperson.signing_key = key;
+    tracing::debug!(config = ?config, "the configuration, as Debug");
+    let tether = TestTether::start(config).await;
+    let response = certs
+        .client()
+        .post(format!("{}/.tether/liveperson/code", tether.https))
+        .header("cookie", "session=bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let ready = reqwest::get(format!("{}/readyz", tether.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
 }
 
 /// LivePerson's flows with the client secret, codes and signed tokens in flight; returns the

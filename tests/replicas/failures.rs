@@ -198,7 +198,11 @@ fn redis_settings_are_checked_with_their_position() {
         ),
     ] {
         let path = dir.path().join("tether.toml");
-        std::fs::write(&path, format!("[store]\n{store}[upstream]\nurl = \"http://127.0.0.1:1\"\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("[store]\n{store}[upstream]\nurl = \"http://127.0.0.1:1\"\n"),
+        )
+        .unwrap();
         let (code, _, stderr) = run_tether(&["check", "--config", path.to_str().unwrap()]);
         assert_eq!(code, Some(2), "{stderr}");
         assert!(
