@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tether against nginx and haproxy in front of the same backend, in one run, on this machine.
-# Installs nothing: needs wrk, h2load (nghttp2-client), nginx, haproxy and openssl on PATH
-#   apt-get install -y wrk nghttp2-client nginx haproxy
+# Installs nothing: needs wrk, h2load (nghttp2-client), nginx, haproxy, redis-server and openssl
+# on PATH:  apt-get install -y wrk nghttp2-client nginx haproxy redis-server
 # Usage: scripts/bench.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +10,11 @@ DURATION=${1:-10}
 CONNS=64
 RATE=${RATE:-5000}
 THREADS=$(nproc)
-for tool in wrk h2load nginx haproxy openssl; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
+for tool in wrk h2load nginx haproxy redis-server openssl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy redis-server)" >&2; exit 2; }
 done
 cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate \
-  --example sandbox_accounts --example store_load --example rs256_rate --example code_exchange
+  --example sandbox_accounts --example store_load --example rs256_rate --example code_exchange --example first_login
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
@@ -32,6 +32,13 @@ cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
 # between replicas is what the Redis store is for).
 "$BIN/examples/sandbox_accounts" 127.0.0.1:18090 2>/dev/null & PIDS+=($!)
 "$BIN/examples/sandbox_accounts" 127.0.0.1:18091 2>/dev/null & PIDS+=($!)
+"$BIN/examples/sandbox_accounts" 127.0.0.1:18092 2>/dev/null & PIDS+=($!)
+"$BIN/examples/sandbox_accounts" 127.0.0.1:18093 2>/dev/null & PIDS+=($!)
+# Redis as a replica set would use it: every write fsynced before it is acknowledged, like the
+# embedded store's commits.
+mkdir -p "$WORK/redis"
+redis-server --port 18379 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+  --dir "$WORK/redis" >/dev/null & PIDS+=($!)
 
 cat > "$WORK/tether.toml" <<TOML
 [server]
@@ -92,6 +99,44 @@ TOML
   "$BIN/tether" run --config "$WORK/tether-$source.toml" & PIDS+=($!)
 done
 
+# Two Tethers serving LiveChat tokens to a trusted gateway's header, identical but for the store:
+# the embedded file store (one replica) and Redis (several replicas).
+for variant in file:18448:19904:18092 redis:18449:19905:18093; do
+  IFS=: read -r kind port admin accounts <<<"$variant"
+  cat > "$WORK/tether-$kind.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$admin"
+worker_threads = $THREADS
+trusted_proxies = ["127.0.0.1/32"]
+[tls]
+cert = "$WORK/cert.pem"
+key = "$WORK/key.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+[identity]
+source = "header"
+[store]
+kind = "$kind"
+path = "$WORK/tether-store.db"
+url = "redis://127.0.0.1:18379/0"
+[livechat]
+enabled = true
+license_id = 1
+organization_id = "00000000-0000-4000-8000-00000000c0de"
+client_id = "sandbox-client"
+client_secret = "sandbox-secret"
+refresh_token = "sandbox-refresh-0"
+accounts_url = "http://127.0.0.1:$accounts"
+api_url = "http://127.0.0.1:$accounts"
+sync_customer_profile = false
+[log]
+level = "warn"
+access_log = false
+TOML
+  "$BIN/tether" run --config "$WORK/tether-$kind.toml" & PIDS+=($!)
+done
+
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes $THREADS;
 pid $WORK/nginx.pid;
@@ -140,7 +185,7 @@ backend app
 HAPROXY
 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); HAPROXY_PID=$!
 
-for port in 18080 18081 18082 18083 18090 18091 18443 18444 18445 18446 18447; do
+for port in 18080 18081 18082 18083 18090 18091 18092 18093 18379 18443 18444 18445 18446 18447 18448 18449; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -206,6 +251,14 @@ signed() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^tether_liveperson_toke
 R[g_signed]="probe instance $(signed 19902), header instance $(signed 19903)"
 R[g_rs256]=$("$BIN/examples/rs256_rate" 3)
 R[g_exchange]=$("$BIN/examples/code_exchange" https://localhost:18447 bench-client bench-secret-0123456789 5000)
+# (h) the Redis store against the embedded store: a cached user's token, and first logins.
+for kind in file:18448 redis:18449; do
+  name=${kind%%:*}; port=${kind##*:}
+  status=$(curl -sk -o /dev/null -w '%{http_code}' -H "X-Authenticated-User: bench-user" "https://localhost:$port$TOKEN")
+  [ "$status" = 200 ] || { echo "bench: token endpoint on $port ($name store) answered $status" >&2; exit 1; }
+  read -r R[h_$name] _ < <(wrk -t2 -c$CONNS -d"${DURATION}s" -H "X-Authenticated-User: bench-user" "https://localhost:$port$TOKEN" | awk '/Requests\/sec/ {print int($2)}'; echo)
+  R[h_first_$name]=$("$BIN/examples/first_login" "https://localhost:$port" 2000 4)
+done
 # (f) the durable store's start-up load.
 R[f_load]=$("$BIN/examples/store_load" 1000000 2>/dev/null)
 
@@ -247,3 +300,11 @@ echo
 echo "id_tokens signed during the JWT runs: ${R[g_signed]} (the rest were served from the cache)."
 echo "RS256 on one core (2048-bit key): ${R[g_rs256]}."
 echo "Code exchange (POST /oauth/token, sequential, keep-alive HTTPS): ${R[g_exchange]} (target: p99 under 2000 µs)."
+echo
+echo "| LiveChat token endpoint, header mode, by store | embedded file | Redis | Redis/file | target |"
+echo "|---|---|---|---|---|"
+echo "| cached user (req/s) | ${R[h_file]} | ${R[h_redis]} | $(ratio ${R[h_redis]} ${R[h_file]}) | >= 0.9 |"
+for q in p50_us p99_us max_us; do
+  f=$(field "${R[h_first_file]}" $q); r=$(field "${R[h_first_redis]}" $q)
+  echo "| first login $q (4 clients, 2000 new users) | $f | $r | $(ratio $r $f) | reported |"
+done
