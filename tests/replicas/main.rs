@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod deployment;
 mod failures;
 mod sharing;
 
