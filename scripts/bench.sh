@@ -57,12 +57,11 @@ access_log = false
 TOML
 "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
 
-# Two more Tethers serving LiveChat tokens (sandbox accounts server, in-memory store) and
-# LivePerson id_tokens: one asking the app who is logged in (probe), one trusting a gateway's header.
-"$BIN/tether" liveperson-key --generate "$WORK/liveperson.pem" >/dev/null 2>&1
-for mode in probe:18446:19902:18090 header:18447:19903:18091; do
-  IFS=: read -r source port admin accounts <<<"$mode"
-  cat > "$WORK/tether-$source.toml" <<TOML
+# Tethers serving identity endpoints: NAME PORT ADMIN ACCOUNTS_PORT IDENTITY_SOURCE STORE_KIND
+# [liveperson]. LiveChat against its own sandbox accounts server; LivePerson optional.
+token_tether() {
+  local name=$1 port=$2 admin=$3 accounts=$4 source=$5 store=$6 liveperson=${7:-}
+  cat > "$WORK/tether-$name.toml" <<TOML
 [server]
 listen = "127.0.0.1:$port"
 admin_listen = "127.0.0.1:$admin"
@@ -76,49 +75,8 @@ url = "http://127.0.0.1:18080"
 [identity]
 source = "$source"
 [store]
-kind = "memory"
-[livechat]
-enabled = true
-license_id = 1
-organization_id = "00000000-0000-4000-8000-00000000c0de"
-client_id = "sandbox-client"
-client_secret = "sandbox-secret"
-refresh_token = "sandbox-refresh-0"
-accounts_url = "http://127.0.0.1:$accounts"
-api_url = "http://127.0.0.1:$accounts"
-sync_customer_profile = false
-[liveperson]
-enabled = true
-client_id = "bench-client"
-client_secret = "bench-secret-0123456789"
-signing_key = "$WORK/liveperson.pem"
-[log]
-level = "warn"
-access_log = false
-TOML
-  "$BIN/tether" run --config "$WORK/tether-$source.toml" & PIDS+=($!)
-done
-
-# Two Tethers serving LiveChat tokens to a trusted gateway's header, identical but for the store:
-# the embedded file store (one replica) and Redis (several replicas).
-for variant in file:18448:19904:18092 redis:18449:19905:18093; do
-  IFS=: read -r kind port admin accounts <<<"$variant"
-  cat > "$WORK/tether-$kind.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-worker_threads = $THREADS
-trusted_proxies = ["127.0.0.1/32"]
-[tls]
-cert = "$WORK/cert.pem"
-key = "$WORK/key.pem"
-[upstream]
-url = "http://127.0.0.1:18080"
-[identity]
-source = "header"
-[store]
-kind = "$kind"
-path = "$WORK/tether-store.db"
+kind = "$store"
+path = "$WORK/tether-$name.db"
 url = "redis://127.0.0.1:18379/0"
 [livechat]
 enabled = true
@@ -134,8 +92,25 @@ sync_customer_profile = false
 level = "warn"
 access_log = false
 TOML
-  "$BIN/tether" run --config "$WORK/tether-$kind.toml" & PIDS+=($!)
-done
+  if [ -n "$liveperson" ]; then
+    cat >> "$WORK/tether-$name.toml" <<TOML
+[liveperson]
+enabled = true
+client_id = "bench-client"
+client_secret = "bench-secret-0123456789"
+signing_key = "$WORK/liveperson.pem"
+TOML
+  fi
+  "$BIN/tether" run --config "$WORK/tether-$name.toml" & PIDS+=($!)
+}
+# LiveChat tokens and LivePerson id_tokens (in-memory store): one Tether asking the app who is
+# logged in (probe), one trusting a gateway's header.
+"$BIN/tether" liveperson-key --generate "$WORK/liveperson.pem" >/dev/null 2>&1
+token_tether probe 18446 19902 18090 probe memory liveperson
+token_tether header 18447 19903 18091 header memory liveperson
+# Two more, identical but for the store: the embedded file store (one replica) and Redis (several).
+token_tether file 18448 19904 18092 header file
+token_tether redis 18449 19905 18093 header redis
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes $THREADS;

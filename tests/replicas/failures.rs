@@ -157,15 +157,7 @@ async fn tether_starts_and_proxies_while_redis_is_down_and_connects_when_it_come
     let refused = cluster.token(1, "dora").await;
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
-    let code = cluster
-        .client
-        .post(cluster.url(1, "/liveperson/code"))
-        .header("cookie", "session=dora")
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code.status(), 503);
+    assert_eq!(cluster.page_code(1, "dora").await.status(), 503);
 
     cluster.redis.restart().await;
     wait_until("readiness", Duration::from_secs(10), || async {

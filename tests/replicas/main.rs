@@ -127,6 +127,17 @@ signing_key = "{key}"
         body["entityId"].as_str().unwrap().to_string()
     }
 
+    /// The page asking replica `r` for a LivePerson code as `user`.
+    pub async fn page_code(&self, r: usize, user: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(r, "/liveperson/code"))
+            .header("cookie", format!("session={user}"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn ready(&self, r: usize) -> u16 {
         reqwest::get(format!("{}/readyz", self.replicas[r].admin))
             .await

@@ -87,14 +87,7 @@ async fn a_code_from_one_replica_is_redeemed_on_another_and_its_replay_refused_o
     let Some(cluster) = Cluster::start(3, |_| {}).await else {
         return;
     };
-    let response = cluster
-        .client
-        .post(cluster.url(0, "/liveperson/code"))
-        .header("cookie", "session=alice")
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response = cluster.page_code(0, "alice").await;
     assert_eq!(response.status(), 200);
     let grant: serde_json::Value = response.json().await.unwrap();
     let code = grant["code"].as_str().unwrap().to_string();
