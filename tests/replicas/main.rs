@@ -18,6 +18,14 @@ pub const CLIENT_ID: &str = "liveperson-client";
 pub const CLIENT_SECRET: &str = "liveperson-secret";
 pub const ISSUER: &str = "https://brand.example/.tether";
 
+/// Identity from a trusted gateway's header instead of a probe to the app: for bursts of hundreds
+/// of simultaneous requests, which the test app (sharing the test's two cores with the clients)
+/// cannot accept as fast as they come.
+pub fn trust_gateway(config: &mut tether::Config) {
+    config.identity.source = tether::config::IdentitySource::Header;
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
 pub struct Cluster {
     pub redis: RedisServer,
     pub sandbox: SandboxAccounts,
@@ -72,6 +80,10 @@ url = "http://127.0.0.1:1"
 [store]
 kind = "redis"
 url = "{url}"
+# The 1 s default bounds a network round trip; here three replicas, Redis, the app, the clients
+# and the other tests share two cores, and a burst of 600 first logins can starve a command of
+# CPU for longer than that. (The outage tests meet refused connections, answered at once.)
+timeout = "5s"
 [liveperson]
 enabled = true
 issuer = "{ISSUER}"
@@ -109,11 +121,14 @@ signing_key = "{key}"
         format!("{}/.tether{path}", self.replicas[r].https)
     }
 
-    /// The widget's token request as `user` on replica `r`.
+    /// The widget's token request as `user` on replica `r`: the session cookie the app's probe
+    /// recognises, and the header a trusted gateway would add (used with `trust_gateway`; a
+    /// replica that probes strips it).
     pub async fn token(&self, r: usize, user: &str) -> reqwest::Response {
         self.client
             .get(self.url(r, "/livechat/token"))
             .header("cookie", format!("session={user}"))
+            .header("x-authenticated-user", user)
             .send()
             .await
             .unwrap()

@@ -7,7 +7,7 @@ use tether::store::CustomerRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_logins_on_three_replicas_at_once_make_one_customer_per_user() {
-    let Some(cluster) = Cluster::start(3, |_| {}).await else {
+    let Some(cluster) = Cluster::start(3, trust_gateway).await else {
         return;
     };
     let users: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
@@ -68,11 +68,11 @@ async fn first_logins_on_three_replicas_at_once_make_one_customer_per_user() {
         "each customer recorded by exactly one replica"
     );
     // A replica that never saw these users (a fourth, started now) serves the same customers.
-    let late = TestTether::start(cluster.config(&|_| {})).await;
+    let late = TestTether::start(cluster.config(&trust_gateway)).await;
     let response = cluster
         .client
         .get(format!("{}/.tether/livechat/token", late.https))
-        .header("cookie", "session=user-7")
+        .header("x-authenticated-user", "user-7")
         .send()
         .await
         .unwrap();
