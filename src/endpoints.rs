@@ -282,8 +282,7 @@ pub fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
 /// The last readiness answer and when it was given.
 type LastCheck = Arc<Mutex<Option<(Instant, Result<(), String>)>>>;
 
-/// /readyz: the agent token works and has `customers:own` (asked at most every 30 s).
-/// The store answers (a shared store can be unreachable; the in-process ones always answer).
+/// /readyz: the store answers (a shared store can be unreachable; the in-process ones always do).
 struct StoreReady(Arc<dyn crate::store::Store>);
 
 impl ReadinessCheck for StoreReady {
@@ -297,6 +296,7 @@ impl ReadinessCheck for StoreReady {
     }
 }
 
+/// /readyz: the agent token works and has `customers:own`.
 struct LiveChatReady {
     livechat: Arc<LiveChat>,
     last: LastCheck,

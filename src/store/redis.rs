@@ -123,9 +123,7 @@ impl RedisStore {
                 .query_async(&mut connection)
                 .await
             {
-                Err(err) if err.is_io_error() || err.is_connection_dropped() => {
-                    cmd.query_async(&mut connection).await
-                }
+                Err(err) if worth_retrying(&err, true) => cmd.query_async(&mut connection).await,
                 result => result,
             },
         )
@@ -148,11 +146,7 @@ impl RedisStore {
                 .invoke_async(&mut connection)
                 .await
             {
-                Err(err)
-                    if err.is_connection_refusal()
-                        || (runs_twice_safely
-                            && (err.is_io_error() || err.is_connection_dropped())) =>
-                {
+                Err(err) if worth_retrying(&err, runs_twice_safely) => {
                     invocation.invoke_async(&mut connection).await
                 }
                 result => result,
@@ -174,6 +168,13 @@ impl RedisStore {
             }
         })
     }
+}
+
+/// Whether to send again on the reconnected connection: always when the connection was refused
+/// (the command did not run); after any other connection failure only if running twice is safe.
+fn worth_retrying(err: &redis::RedisError, runs_twice_safely: bool) -> bool {
+    err.is_connection_refusal()
+        || (runs_twice_safely && (err.is_io_error() || err.is_connection_dropped()))
 }
 
 /// A stored value without its version byte.
