@@ -23,6 +23,7 @@ fn main() {
             let record = CustomerRecord {
                 entity_id: format!("{:08x}-0000-4000-8000-{:012x}", i, i),
                 cookie_secret: None,
+                created_at_ms: Some(1_763_000_000_000 + i as u64),
             };
             pending.push(store.insert_customer_if_absent(&format!("user-{i}"), record));
             if pending.len() == 8192 {

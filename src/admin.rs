@@ -1,9 +1,12 @@
-//! The admin listener: `/healthz` (the process is alive), `/readyz` (it should get traffic) and
-//! `/metrics` (Prometheus text). Plain HTTP/1.1; keep it on loopback or a private interface.
+//! The admin listener: `/healthz` (the process is alive), `/readyz` (it should get traffic),
+//! `/metrics` (Prometheus text), and the store endpoints behind `server.admin_token`
+//! (`admin_store`). Plain HTTP/1.1; keep it on loopback or a private interface.
 
+use crate::admin_store::{is_store_path, StoreAdmin};
 use crate::metrics::Metrics;
-use crate::proxy::{full, BoxFuture, ResponseBody};
+use crate::proxy::{full, BoxFuture};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -123,6 +126,7 @@ pub async fn serve(
     listener: TcpListener,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
+    store: Option<Arc<StoreAdmin>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -134,15 +138,25 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::lifecycle::stopped(&mut stop) => return,
         };
         let readiness = readiness.clone();
         let metrics = metrics.clone();
+        let store = store.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
+            let service = service_fn(move |request: Request<Incoming>| {
                 let readiness = readiness.clone();
                 let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(route(request, &readiness, &metrics).await) }
+                let store = store.clone();
+                async move {
+                    let response = match &store {
+                        Some(store) if is_store_path(request.uri().path()) => {
+                            store.route(request).await
+                        }
+                        _ => route(request, &readiness, &metrics).await.map(Either::Left),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -155,7 +169,7 @@ async fn route(
     request: Request<Incoming>,
     readiness: &Readiness,
     metrics: &Metrics,
-) -> Response<ResponseBody> {
+) -> Response<crate::proxy::ResponseBody> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return full(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
     }

@@ -14,21 +14,27 @@
 //! - `cli`: the `tether` command.
 
 pub mod admin;
+pub mod admin_store;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod endpoints;
+pub mod erasure;
 pub mod identity;
 pub mod io;
+pub mod lifecycle;
 pub mod livechat;
 pub mod liveperson;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod redact;
+pub mod respond;
 pub mod sandbox;
 pub mod server;
 pub mod store;
+pub mod store_commands;
 pub mod tls;
 
 pub use config::Config;

@@ -2,9 +2,12 @@
 //! configured limits, idle timeouts, and graceful shutdown.
 
 use crate::admin::{self, Readiness, UpstreamReachable};
-use crate::config::{Config, ConfigError};
+use crate::admin_store::StoreAdmin;
+use crate::config::{Config, StoreKind};
 use crate::endpoints::{EndpointsFactory, Extensions};
 use crate::io::{Activity, ActivityIo};
+use crate::lifecycle::stopped;
+pub use crate::lifecycle::StartError;
 use crate::metrics::Metrics;
 use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
 use crate::tls::{self, CertStore};
@@ -21,32 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
-
-/// Why Tether could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The configuration, or a file it names, is invalid (exit code 2).
-    Config(ConfigError),
-    /// A listener could not be bound (exit code 1).
-    Bind {
-        addr: SocketAddr,
-        error: std::io::Error,
-    },
-    /// Anything else that stops start-up (exit code 1).
-    Fatal(String),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Config(err) => err.fmt(f),
-            Self::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
-            Self::Fatal(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// What every connection needs, shared.
 struct Shared {
@@ -98,6 +75,7 @@ pub async fn start_proxy_only(config: Config) -> Result<Running, StartError> {
         endpoints,
         checks: Vec::new(),
         metrics: Vec::new(),
+        store: None,
     };
     start_with(config, extensions).await
 }
@@ -108,6 +86,7 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         endpoints,
         mut checks,
         metrics,
+        store,
     } = extensions;
     let metrics = Arc::new(Metrics::with_sources(metrics));
     let certs = CertStore::load(&config.tls)
@@ -178,11 +157,25 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
     }
     let shared_config = config;
     let mut background = Vec::new();
+    let store_admin = store.map(|(store, eraser)| {
+        if shared_config.store.kind == StoreKind::Redis {
+            // Other replicas erase too: follow the shared erasure log.
+            background.push(tokio::spawn(
+                eraser.clone().follow_erasures(stop_rx.clone()),
+            ));
+        }
+        Arc::new(StoreAdmin {
+            store,
+            eraser,
+            token: shared_config.server.admin_token.clone(),
+        })
+    });
     if let Some(listener) = admin_listener {
         background.push(tokio::spawn(admin::serve(
             listener,
             readiness.clone(),
             metrics.clone(),
+            store_admin,
             admin_stop_rx,
         )));
     }
@@ -284,11 +277,6 @@ fn serve_core(
         let grace = shared.config.server.shutdown_grace;
         let _ = tokio::time::timeout(grace, shared.tracker.wait()).await;
     });
-}
-
-/// Resolves once shutdown has begun. (Not `wait_for` inline in a select: its guard is not Send.)
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -504,7 +492,7 @@ async fn drive<C: GracefulConnection>(
                 }
                 return;
             }
-            _ = crate::server::stopped(&mut stop), if !closing => {
+            _ = stopped(&mut stop), if !closing => {
                 connection.as_mut().begin_graceful_shutdown();
                 closing = true;
             }

@@ -222,7 +222,7 @@ pub async fn watch(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::lifecycle::stopped(&mut stop) => return,
         }
         let checked = {
             let store = store.clone();

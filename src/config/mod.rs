@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub listen_plain: Option<SocketAddr>,
     /// Admin listener (/healthz, /readyz, /metrics); keep it on loopback or a private interface.
     pub admin_listen: Option<SocketAddr>,
+    /// Bearer token for the admin listener's store endpoints (erase a user, export, backup);
+    /// without one those endpoints are off.
+    pub admin_token: Option<crate::redact::Secret>,
     /// Peers whose X-Forwarded-For chain (and, in header mode, identity headers) are trusted.
     pub trusted_proxies: Vec<IpNet>,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -72,6 +75,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
             listen_plain: None,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9901))),
+            admin_token: None,
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(20),
             shutdown_delay: Duration::ZERO,
@@ -462,7 +466,29 @@ impl Config {
             }
         }
         self.validate_liveperson()?;
-        self.validate_store()
+        self.validate_store()?;
+        self.validate_admin()
+    }
+
+    /// The admin token guards erasure and exports (which hold cookie secrets): it must be hard to
+    /// guess, and there must be a listener to use it on.
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let Some(token) = &self.server.admin_token else {
+            return Ok(());
+        };
+        if token.expose().len() < 16 {
+            return Err(self.origin.error_at(
+                "server.admin_token",
+                "expected at least 16 characters (for example from `openssl rand -hex 32`)",
+            ));
+        }
+        if self.server.admin_listen.is_none() {
+            return Err(self.origin.error_at(
+                "server.admin_token",
+                "an admin token needs server.admin_listen",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_store(&self) -> Result<(), ConfigError> {

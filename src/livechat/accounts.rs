@@ -2,14 +2,16 @@
 //! token behind the agent_token grant. Error bodies are LiveChat's own shape
 //! (`oauth_exception` / `identity_exception`, whatever the status), parsed into `AccountsError`.
 
+pub use super::accounts_error::AccountsError;
 use super::agent::{AgentTokens, Refreshed};
+use crate::clock::now_ms;
 use crate::config::{LiveChatConfig, LiveChatGrant};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
 use rand::Rng;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A customer token as issued by the accounts server.
 #[derive(Clone)]
@@ -36,28 +38,6 @@ impl std::fmt::Debug for CustomerToken {
             .field("expires_in", &self.expires_in)
             .field("issued_at_ms", &self.issued_at_ms)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountsError {
-    /// Network failure, timeout, 5xx, 429 or a temporary exception, after the retries: 503.
-    Unavailable(String),
-    /// A definite refusal (bad client, bad grant, missing scope): 502, no retry.
-    Rejected(String),
-    /// The accounts server does not know the customer Tether has on record for this user.
-    UnknownCustomer(String),
-}
-
-impl std::fmt::Display for AccountsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unavailable(why) => write!(f, "LiveChat accounts unavailable: {why}"),
-            Self::Rejected(why) => write!(f, "LiveChat accounts refused: {why}"),
-            Self::UnknownCustomer(why) => {
-                write!(f, "LiveChat does not know the recorded customer: {why}")
-            }
-        }
     }
 }
 
@@ -133,12 +113,6 @@ pub struct AccountsClient {
     config: LiveChatConfig,
     /// The agent OAuth token (agent_token grant), shared with the other replicas.
     agent: AgentTokens,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl AccountsClient {

@@ -6,7 +6,8 @@
 //! others wait and adopt them. A replica keeps its own copy and reads the shared one only when
 //! its copy is near expiry or was just refused.
 
-use super::accounts::{now_ms, AccountsError};
+use super::accounts_error::AccountsError;
+use crate::clock::now_ms;
 use crate::redact::Secret;
 use crate::store::{Lease, Store, StoreError, Turn};
 use serde::{Deserialize, Serialize};

@@ -6,15 +6,15 @@ use super::accounts::CustomerToken;
 use super::profile::ProfileSync;
 use super::tokens::{TokenError, TokenService};
 use crate::config::Config;
-use crate::endpoints::{private_json, private_json_bytes, refusal};
 use crate::identity::Identity;
 use crate::proxy::ResponseBody;
+use crate::respond::{private_json, private_json_bytes, refusal};
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 
 /// LiveChat state shared by every core.
 pub struct LiveChat {
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
     profiles: Option<Arc<ProfileSync>>,
     license_id: u64,
     organization_id: String,
@@ -26,7 +26,7 @@ impl LiveChat {
         let script =
             include_str!("identity-provider.js").replace("{{PREFIX}}", &config.reserved.prefix);
         Self {
-            tokens,
+            tokens: Arc::new(tokens),
             profiles: config.livechat.sync_customer_profile.then(Arc::default),
             license_id: config.livechat.license_id,
             organization_id: config.livechat.organization_id.clone(),

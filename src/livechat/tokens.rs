@@ -84,6 +84,9 @@ pub struct TokenService {
     cache: Cache<String, Cached>,
     refresh_margin: Duration,
     shared_cache: bool,
+    /// Bumped by every erasure: a token fetched while one happened is handed out but not cached,
+    /// so an erased user's old token cannot outlive the erasure.
+    erasure_epoch: AtomicU64,
     pub counters: TokenCounters,
 }
 
@@ -104,6 +107,7 @@ impl TokenService {
                 .build(),
             refresh_margin,
             shared_cache: cache == TokenCache::Shared,
+            erasure_epoch: AtomicU64::new(0),
             counters: TokenCounters::default(),
         }
     }
@@ -124,6 +128,7 @@ impl TokenService {
             }
         }
         // Slow path, one caller per user at a time: whoever comes second finds the first's token.
+        let epoch = self.erasure_epoch.load(Relaxed);
         let outcome = self
             .cache
             .entry_by_ref(user)
@@ -141,7 +146,11 @@ impl TokenService {
                         token
                     }
                 };
-                let servable_until = self.servable_until(&token);
+                let servable_until = if self.erasure_epoch.load(Relaxed) == epoch {
+                    self.servable_until(&token)
+                } else {
+                    Instant::now() // erased meanwhile: served once, never again
+                };
                 Ok::<_, TokenError>(Op::Put(Cached {
                     token,
                     servable_until,
@@ -173,6 +182,34 @@ impl TokenService {
             {
                 tracing::warn!(error = %err, "could not forget a shared cached token");
             }
+        }
+    }
+
+    /// Erasure: forgets the user's cached tokens, here and in the shared cache.
+    pub async fn erase(&self, user: &str) {
+        self.erasure_epoch.fetch_add(1, Relaxed);
+        self.forget(user).await;
+    }
+
+    /// Drops this replica's cached tokens of users erased elsewhere (named by `user_hash`), or
+    /// every cached token when some erasures are unknown.
+    pub async fn drop_erased(&self, erased: &std::collections::HashSet<&str>, everything: bool) {
+        if erased.is_empty() && !everything {
+            return;
+        }
+        self.erasure_epoch.fetch_add(1, Relaxed);
+        if everything {
+            self.cache.invalidate_all();
+            return;
+        }
+        let users: Vec<Arc<String>> = self
+            .cache
+            .iter()
+            .map(|(user, _)| user)
+            .filter(|user| erased.contains(crate::store::user_hash(user).as_str()))
+            .collect();
+        for user in users {
+            self.cache.invalidate(user.as_str()).await;
         }
     }
 
@@ -221,7 +258,7 @@ impl TokenService {
     fn servable_until(&self, token: &CustomerToken) -> Instant {
         let lifetime = Duration::from_secs(token.expires_in);
         let received_ago =
-            Duration::from_millis(super::accounts::now_ms().saturating_sub(token.issued_at_ms));
+            Duration::from_millis(crate::clock::now_ms().saturating_sub(token.issued_at_ms));
         (Instant::now() + lifetime)
             .checked_sub(self.refresh_margin + received_ago)
             .unwrap_or_else(Instant::now)
@@ -290,10 +327,7 @@ impl TokenService {
         user: &str,
         token: CustomerToken,
     ) -> Result<CustomerToken, TokenError> {
-        let record = CustomerRecord {
-            entity_id: token.entity_id.clone(),
-            cookie_secret: token.cookie_secret.clone(),
-        };
+        let record = CustomerRecord::new(token.entity_id.clone(), token.cookie_secret.clone());
         let winner = self
             .store
             .insert_customer_if_absent(user, record)
@@ -324,8 +358,8 @@ impl TokenService {
         }
         if token.cookie_secret.is_some() && token.cookie_secret != record.cookie_secret {
             let updated = CustomerRecord {
-                entity_id: record.entity_id,
                 cookie_secret: token.cookie_secret.clone(),
+                ..record
             };
             self.store
                 .replace_customer(user, updated)
@@ -344,7 +378,8 @@ enum FirstLogin {
     Recorded(CustomerRecord),
 }
 
-fn shared_key(user: &str) -> String {
+/// The user's entry in the shared token cache.
+pub fn shared_key(user: &str) -> String {
     format!("livechat.token:{user}")
 }
 

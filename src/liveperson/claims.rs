@@ -56,7 +56,7 @@ impl ClaimsBuilder {
         match &self.subject {
             Subject::UserId => user_id.to_string(),
             Subject::Hmac(key) => {
-                super::jose::b64(aws_lc_rs::hmac::sign(key, user_id.as_bytes()).as_ref())
+                super::base64url::b64(aws_lc_rs::hmac::sign(key, user_id.as_bytes()).as_ref())
             }
         }
     }

@@ -7,7 +7,7 @@
 //! (AES-256-GCM) under another hash of it, so a store dump (or a shared Redis) holds neither a
 //! redeemable code nor a readable id_token.
 
-use super::jose::b64;
+use super::base64url::b64;
 use crate::store::{CodeTake, Store, StoreError};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};

@@ -2,6 +2,7 @@
 //! RFC 7518) on aws-lc-rs. Only what LivePerson needs: Tether signs and encrypts, it never parses
 //! tokens, so there is no algorithm negotiation to get wrong.
 
+use super::base64url::b64;
 use super::keys::SigningKey;
 use crate::config::JweEnc;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
@@ -9,12 +10,7 @@ use aws_lc_rs::cipher::{EncryptionContext, PaddedBlockEncryptingKey, UnboundCiph
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
-use base64::Engine;
 use serde_json::{json, Value};
-
-pub fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 #[derive(Debug)]
 pub struct JoseError(pub &'static str);

@@ -2,7 +2,7 @@
 //! the JWKS during a rotation, and LivePerson's encryption key. All on aws-lc-rs, the backend
 //! rustls uses, so Tether carries one crypto library.
 
-use super::jose::b64;
+use super::base64url::b64;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair};

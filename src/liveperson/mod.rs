@@ -6,20 +6,22 @@
 //! (`/liveperson/token`, `/liveperson/code`, `/liveperson/identity`, `identity.js`), discovery and
 //! the JWKS, and the per-user JWT cache.
 
+pub mod base64url;
 pub mod claims;
 pub mod codes;
 pub mod jose;
 pub mod keys;
+
 mod oauth;
 mod params;
 pub mod sdes;
 
 use crate::config::{Config, PageFlow};
-use crate::endpoints::{private_json, private_json_bytes, refusal};
 use crate::identity::{Identity, IdentityResolver};
 use crate::metrics::MetricsSource;
 use crate::proxy::{ConnInfo, ResponseBody};
 use crate::redact::Secret;
+use crate::respond::{private_json, private_json_bytes, refusal};
 use crate::store::Store;
 use bytes::Bytes;
 use claims::ClaimsBuilder;
@@ -133,7 +135,7 @@ impl LivePerson {
     ) -> Option<Response<ResponseBody>> {
         let method = request.method().clone();
         let allow = |allowed: &'static str, ok: bool| {
-            (!ok).then(|| crate::endpoints::method_not_allowed(allowed))
+            (!ok).then(|| crate::respond::method_not_allowed(allowed))
         };
         let is_get = method == Method::GET || method == Method::HEAD;
         let response = match subpath {
@@ -180,13 +182,13 @@ impl LivePerson {
         conn: &ConnInfo,
         identity: &IdentityResolver,
     ) -> Response<ResponseBody> {
-        if crate::endpoints::is_cross_site(request.headers()) {
+        if crate::respond::is_cross_site(request.headers()) {
             return refusal(StatusCode::FORBIDDEN, "cross_site_request");
         }
         let user = match identity.resolve(request.headers(), conn).await {
             Ok(Some(user)) => user,
             Ok(None) => return refusal(StatusCode::UNAUTHORIZED, "not_authenticated"),
-            Err(err) => return crate::endpoints::identity_failure(err),
+            Err(err) => return crate::respond::identity_failure(err),
         };
         let Some(issuer) = self.issuer_for(&request) else {
             return refusal(StatusCode::BAD_REQUEST, "invalid_host");

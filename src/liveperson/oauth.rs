@@ -4,9 +4,9 @@
 use super::codes::{self, Exchange, PkceMethod, Refused};
 use super::params::{self, Params};
 use super::{refusal_with, unix_now, CodeRequest, LivePerson};
-use crate::endpoints::refusal;
 use crate::identity::IdentityResolver;
 use crate::proxy::{ConnInfo, ResponseBody};
+use crate::respond::refusal;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -69,7 +69,7 @@ impl LivePerson {
             }
         };
         self.counters.codes_redeemed.fetch_add(1, Relaxed);
-        crate::endpoints::private_json(
+        crate::respond::private_json(
             StatusCode::OK,
             Some(json!({
                 "access_token": random_token(),
@@ -212,7 +212,7 @@ impl LivePerson {
                 return back.error("login_required", "nobody is logged in");
             }
             Ok(None) => return self.to_login(request.uri()),
-            Err(err) => return crate::endpoints::identity_failure(err),
+            Err(err) => return crate::respond::identity_failure(err),
         };
         let nonce = params.get("nonce");
         let answer = match response_type {
@@ -357,5 +357,5 @@ fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
     let _ = SystemRandom::new().fill(&mut bytes);
-    super::jose::b64(&bytes)
+    super::base64url::b64(&bytes)
 }

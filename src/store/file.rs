@@ -5,11 +5,13 @@
 //! (group commit): one fsync serves many concurrent first logins. A write's future resolves only
 //! after its transaction is committed, so an acknowledged mapping survives `kill -9`.
 
-use super::{CodeTake, CustomerRecord, MemoryStore, Store, StoreError};
+use super::{
+    CodeTake, CustomerRecord, ErasureCursor, Erasures, MemoryStore, Row, Store, StoreError,
+};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -31,9 +33,12 @@ enum Write {
         oneshot::Sender<Result<(), StoreError>>,
     ),
     SetValue(String, String, oneshot::Sender<Result<(), StoreError>>),
+    Remove(String, oneshot::Sender<Result<bool, StoreError>>),
 }
 
 pub struct FileStore {
+    /// Shared with the writer thread; readers (exports, backups) take their own transactions.
+    db: Arc<Database>,
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
     /// Codes, leases and cached entries are short-lived: kept in memory (see `expiring`).
@@ -61,19 +66,17 @@ fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
 impl FileStore {
     /// Opens (or creates) the database and loads every record into memory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| failed(&dir.display().to_string(), err))?;
-        }
-        let db = Database::create(path).map_err(|err| failed(&path.display().to_string(), err))?;
+        let db = Arc::new(open_database(path, true).map_err(OpenError::into_store_error)?);
         let (customers, values) = load(&db)?;
         let (customers, values) = (Arc::new(customers), Arc::new(values));
         let (writer, queue) = mpsc::channel();
-        let (c, v) = (customers.clone(), values.clone());
+        let (c, v, d) = (customers.clone(), values.clone(), db.clone());
         let writer_thread = std::thread::Builder::new()
             .name("tether-store".into())
-            .spawn(move || write_loop(db, queue, c, v))
+            .spawn(move || write_loop(&d, queue, c, v))
             .map_err(|err| failed("starting the store writer", err))?;
         Ok(Self {
+            db,
             customers,
             values,
             ephemeral: MemoryStore::default(),
@@ -97,6 +100,130 @@ impl FileStore {
                 .await
                 .map_err(|_| StoreError("the store writer has stopped".into()))?
         })
+    }
+}
+
+/// Why the database file could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process has it open: a running Tether (redb allows one process per file).
+    InUse(PathBuf),
+    /// `create` was false and there is no file.
+    Missing(PathBuf),
+    Failed(StoreError),
+}
+
+impl OpenError {
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            Self::InUse(path) => StoreError(format!(
+                "{} is open in another process (a running Tether?)",
+                path.display()
+            )),
+            Self::Missing(path) => StoreError(format!("{}: no such store file", path.display())),
+            Self::Failed(err) => err,
+        }
+    }
+}
+
+/// Opens the database file, creating it (and its directory) when `create` is set.
+pub fn open_database(path: &Path, create: bool) -> Result<Database, OpenError> {
+    if !create && !path.exists() {
+        return Err(OpenError::Missing(path.to_path_buf()));
+    }
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| OpenError::Failed(failed(&dir.display().to_string(), err)))?;
+    }
+    match Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(OpenError::InUse(path.to_path_buf())),
+        Err(err) => Err(OpenError::Failed(failed(&path.display().to_string(), err))),
+    }
+}
+
+/// Sends every row to `sink`, read in one transaction: a consistent snapshot that does not hold
+/// up writers. Runs on the caller's thread (blocking); stops early if the receiver is gone.
+pub fn read_rows(
+    db: &Database,
+    with_values: bool,
+    sink: &tokio::sync::mpsc::Sender<Row>,
+) -> Result<(), StoreError> {
+    let read = db.begin_read().map_err(|err| failed("reading", err))?;
+    let send = |row| sink.blocking_send(row).is_ok();
+    match read.open_table(CUSTOMERS) {
+        Ok(table) => {
+            for entry in table
+                .iter()
+                .map_err(|err| failed("reading customers", err))?
+            {
+                let (user, record) = entry.map_err(|err| failed("reading customers", err))?;
+                let row = Row::Customer {
+                    user: user.value().to_string(),
+                    record: CustomerRecord::decode(record.value())?,
+                };
+                if !send(row) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(err) => return Err(failed("reading customers", err)),
+    }
+    if !with_values {
+        return Ok(());
+    }
+    match read.open_table(VALUES) {
+        Ok(table) => {
+            for entry in table.iter().map_err(|err| failed("reading values", err))? {
+                let (name, data) = entry.map_err(|err| failed("reading values", err))?;
+                let row = Row::Value {
+                    name: name.value().to_string(),
+                    data: data.value().to_string(),
+                };
+                if !send(row) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(err) => return Err(failed("reading values", err)),
+    }
+    Ok(())
+}
+
+/// Writes rows into a database, committing every `BATCH_ROWS` so memory stays bounded.
+pub fn write_rows(db: &Database, mut rows: impl Iterator<Item = Row>) -> Result<u64, StoreError> {
+    const BATCH_ROWS: usize = 10_000;
+    let mut written = 0;
+    loop {
+        let txn = db.begin_write().map_err(|err| failed("writing", err))?;
+        let mut in_batch = 0;
+        {
+            let mut customers = txn
+                .open_table(CUSTOMERS)
+                .map_err(|err| failed("writing", err))?;
+            let mut values = txn
+                .open_table(VALUES)
+                .map_err(|err| failed("writing", err))?;
+            for row in rows.by_ref().take(BATCH_ROWS) {
+                match row {
+                    Row::Customer { user, record } => customers
+                        .insert(user.as_str(), record.encode().as_slice())
+                        .map(drop),
+                    Row::Value { name, data } => {
+                        values.insert(name.as_str(), data.as_str()).map(drop)
+                    }
+                }
+                .map_err(|err| failed("writing", err))?;
+                in_batch += 1;
+            }
+        }
+        txn.commit().map_err(|err| failed("committing", err))?;
+        written += in_batch as u64;
+        if in_batch < BATCH_ROWS {
+            return Ok(written);
+        }
     }
 }
 
@@ -142,7 +269,7 @@ fn load(db: &Database) -> Result<Loaded, StoreError> {
 
 /// Commits queued writes in batches until every sender is gone.
 fn write_loop(
-    db: Database,
+    db: &Database,
     queue: mpsc::Receiver<Write>,
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
@@ -155,7 +282,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        match commit(&db, &batch) {
+        match commit(db, &batch) {
             Ok(winners) => {
                 for (write, winner) in batch.into_iter().zip(winners) {
                     acknowledge(write, winner, &customers, &values);
@@ -169,6 +296,7 @@ fn write_loop(
                         Write::Replace(_, _, done) | Write::SetValue(_, _, done) => {
                             drop(done.send(Err(err.clone())))
                         }
+                        Write::Remove(_, done) => drop(done.send(Err(err.clone()))),
                     }
                 }
             }
@@ -176,8 +304,16 @@ fn write_loop(
     }
 }
 
-/// Applies a batch in one transaction. For each write, the record now stored (inserts only).
-fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>, StoreError> {
+/// What a committed write found: the record now stored (inserts), whether a record was there
+/// (removals), or nothing to report.
+enum Outcome {
+    Stored(CustomerRecord),
+    Removed(bool),
+    Done,
+}
+
+/// Applies a batch in one transaction.
+fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
     let txn = db.begin_write().map_err(|err| failed("writing", err))?;
     let mut winners = Vec::with_capacity(batch.len());
     {
@@ -198,13 +334,13 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>,
                         None => None,
                     };
                     match existing {
-                        Some(existing) => Some(existing),
+                        Some(existing) => Outcome::Stored(existing),
                         None => {
                             let bytes = record.encode();
                             table
                                 .insert(user.as_str(), bytes.as_slice())
                                 .map_err(|err| failed("writing", err))?;
-                            Some(record.clone())
+                            Outcome::Stored(record.clone())
                         }
                     }
                 }
@@ -213,14 +349,20 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>,
                     table
                         .insert(user.as_str(), bytes.as_slice())
                         .map_err(|err| failed("writing", err))?;
-                    None
+                    Outcome::Done
                 }
                 Write::SetValue(key, value, _) => {
                     value_table
                         .insert(key.as_str(), value.as_str())
                         .map_err(|err| failed("writing", err))?;
-                    None
+                    Outcome::Done
                 }
+                Write::Remove(user, _) => Outcome::Removed(
+                    table
+                        .remove(user.as_str())
+                        .map_err(|err| failed("writing", err))?
+                        .is_some(),
+                ),
             };
             winners.push(winner);
         }
@@ -232,15 +374,22 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Option<CustomerRecord>>,
 /// After the commit: update the in-memory view, then tell the caller.
 fn acknowledge(
     write: Write,
-    winner: Option<CustomerRecord>,
+    outcome: Outcome,
     customers: &DashMap<String, CustomerRecord>,
     values: &DashMap<String, String>,
 ) {
     match write {
         Write::InsertIfAbsent(user, record, done) => {
-            let winner = winner.unwrap_or(record);
+            let winner = match outcome {
+                Outcome::Stored(winner) => winner,
+                _ => record,
+            };
             customers.insert(user, winner.clone());
             let _ = done.send(Ok(winner));
+        }
+        Write::Remove(user, done) => {
+            customers.remove(&user);
+            let _ = done.send(Ok(matches!(outcome, Outcome::Removed(true))));
         }
         Write::Replace(user, record, done) => {
             customers.insert(user, record);
@@ -295,6 +444,34 @@ impl Store for FileStore {
         self.customers.len()
     }
 
+    fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {
+        let user = user.to_string();
+        self.submit(move |done| Write::Remove(user, done))
+    }
+
+    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
+        // One process owns the file: every erasure happens here, nothing to hear about.
+        Box::pin(async move {
+            Ok(Erasures {
+                cursor,
+                ..Erasures::default()
+            })
+        })
+    }
+
+    fn rows(
+        &self,
+        with_values: bool,
+        sink: tokio::sync::mpsc::Sender<Row>,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || read_rows(&db, with_values, &sink))
+                .await
+                .map_err(|err| failed("reading", err))?
+        })
+    }
+
     fn put_code(
         &self,
         key: &str,
@@ -342,6 +519,7 @@ mod tests {
         CustomerRecord {
             entity_id: id.into(),
             cookie_secret: None,
+            created_at_ms: Some(1),
         }
     }
 
@@ -368,6 +546,7 @@ mod tests {
             let secret = CustomerRecord {
                 entity_id: "e3".into(),
                 cookie_secret: Some("cst".into()),
+                created_at_ms: Some(3),
             };
             store
                 .insert_customer_if_absent("bob", record("e3"))

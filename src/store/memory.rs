@@ -2,7 +2,7 @@
 //! short-lived entries (codes, leases) in one of these.
 
 use super::expiring::ExpiringTable;
-use super::{CodeTake, CustomerRecord, Store, StoreError};
+use super::{CodeTake, CustomerRecord, ErasureCursor, Erasures, Row, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use std::time::Duration;
@@ -55,6 +55,49 @@ impl Store for MemoryStore {
 
     fn customer_count(&self) -> usize {
         self.customers.len()
+    }
+
+    fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {
+        let removed = self.customers.remove(user).is_some();
+        Box::pin(async move { Ok(removed) })
+    }
+
+    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
+        Box::pin(async move {
+            Ok(Erasures {
+                cursor,
+                ..Erasures::default()
+            })
+        })
+    }
+
+    fn rows(
+        &self,
+        with_values: bool,
+        sink: tokio::sync::mpsc::Sender<Row>,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let mut rows: Vec<Row> = self
+            .customers
+            .iter()
+            .map(|entry| Row::Customer {
+                user: entry.key().clone(),
+                record: entry.value().clone(),
+            })
+            .collect();
+        if with_values {
+            rows.extend(self.values.iter().map(|entry| Row::Value {
+                name: entry.key().clone(),
+                data: entry.value().clone(),
+            }));
+        }
+        Box::pin(async move {
+            for row in rows {
+                if sink.send(row).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn put_code(

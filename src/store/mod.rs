@@ -6,16 +6,20 @@
 //! an embedded file (one replica), or Redis (several replicas). Every write is durable before its
 //! future resolves: a caller that got Ok may hand the result to a user.
 
+mod erasure;
 mod expiring;
-mod file;
+pub mod file;
 mod lease;
 mod memory;
 mod redis;
+mod rows;
 
+pub use erasure::{user_hash, ErasureCursor, Erasures, LOG_LENGTH, POLL_INTERVAL};
 pub use file::FileStore;
 pub use lease::{Lease, Turn};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use rows::Row;
 
 use crate::config::{Config, StoreKind};
 use crate::proxy::BoxFuture;
@@ -30,6 +34,9 @@ pub struct CustomerRecord {
     pub entity_id: String,
     /// The cookie grant's `__lc_cst` secret; losing it loses the identity.
     pub cookie_secret: Option<String>,
+    /// When the customer was recorded, in Unix milliseconds (unknown for records written before
+    /// Tether kept it).
+    pub created_at_ms: Option<u64>,
 }
 
 impl fmt::Debug for CustomerRecord {
@@ -40,21 +47,42 @@ impl fmt::Debug for CustomerRecord {
                 "cookie_secret",
                 &self.cookie_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("created_at_ms", &self.created_at_ms)
             .finish()
     }
 }
 
-/// Stored form, version 1: `[1][entity_id length: u8][entity_id][cookie secret, if any]`. The
-/// leading version byte lets a later format be read alongside this one.
+/// Stored forms. Version 1: `[1][entity_id length: u8][entity_id][cookie secret, if any]`.
+/// Version 2 adds the creation time: `[2][length][entity_id][created_at_ms: u64 BE][secret]`.
+/// The leading version byte lets every older form be read alongside the newest.
 const RECORD_V1: u8 = 1;
+const RECORD_V2: u8 = 2;
 
 impl CustomerRecord {
+    /// A customer recorded now.
+    pub fn new(entity_id: String, cookie_secret: Option<String>) -> Self {
+        Self {
+            entity_id,
+            cookie_secret,
+            created_at_ms: Some(crate::clock::now_ms()),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let secret = self.cookie_secret.as_deref().unwrap_or("");
-        let mut bytes = Vec::with_capacity(2 + self.entity_id.len() + secret.len());
-        bytes.push(RECORD_V1);
-        bytes.push(u8::try_from(self.entity_id.len()).expect("LiveChat entity ids are short"));
-        bytes.extend_from_slice(self.entity_id.as_bytes());
+        let mut bytes = Vec::with_capacity(10 + self.entity_id.len() + secret.len());
+        let entity_len = u8::try_from(self.entity_id.len()).expect("LiveChat entity ids are short");
+        match self.created_at_ms {
+            Some(created_at) => {
+                bytes.extend_from_slice(&[RECORD_V2, entity_len]);
+                bytes.extend_from_slice(self.entity_id.as_bytes());
+                bytes.extend_from_slice(&created_at.to_be_bytes());
+            }
+            None => {
+                bytes.extend_from_slice(&[RECORD_V1, entity_len]);
+                bytes.extend_from_slice(self.entity_id.as_bytes());
+            }
+        }
         bytes.extend_from_slice(secret.as_bytes());
         bytes
     }
@@ -62,11 +90,17 @@ impl CustomerRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let corrupt = || StoreError("a customer record is corrupt or of an unknown version".into());
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-        if version != RECORD_V1 {
+        if version != RECORD_V1 && version != RECORD_V2 {
             return Err(corrupt());
         }
         let (&len, rest) = rest.split_first().ok_or_else(corrupt)?;
-        let (entity, secret) = rest.split_at_checked(len as usize).ok_or_else(corrupt)?;
+        let (entity, mut secret) = rest.split_at_checked(len as usize).ok_or_else(corrupt)?;
+        let mut created_at_ms = None;
+        if version == RECORD_V2 {
+            let (created, rest) = secret.split_first_chunk::<8>().ok_or_else(corrupt)?;
+            created_at_ms = Some(u64::from_be_bytes(*created));
+            secret = rest;
+        }
         let text = |b: &[u8]| {
             std::str::from_utf8(b)
                 .map(str::to_string)
@@ -79,6 +113,7 @@ impl CustomerRecord {
             } else {
                 Some(text(secret)?)
             },
+            created_at_ms,
         })
     }
 }
@@ -120,6 +155,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many customers are recorded.
     fn customer_count(&self) -> usize;
+
+    /// Erases `user`'s mapping, durably; true if there was one. A shared store also logs the
+    /// erasure (even when it found no mapping: other replicas may still hold tokens), so every
+    /// replica hears of it through `erasures`.
+    fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>>;
+
+    /// Erasures logged after `cursor` (a shared store; the in-process stores log none, since
+    /// every erasure reaches them in this process). The default cursor starts at the log's end.
+    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>>;
+
+    /// Sends every durable row to `sink`: the mappings, and the named values with `with_values`.
+    /// The embedded store reads them in one transaction (a consistent snapshot); Redis is scanned
+    /// while it serves, so a mapping recorded during the scan may or may not be included.
+    fn rows(
+        &self,
+        with_values: bool,
+        sink: tokio::sync::mpsc::Sender<Row>,
+    ) -> BoxFuture<Result<(), StoreError>>;
 
     /// Keeps a one-time code's grant for `ttl` (the key is a hash of the code, never the code).
     fn put_code(
@@ -181,13 +234,31 @@ mod tests {
     #[test]
     fn records_round_trip_and_reject_garbage() {
         for secret in [None, Some("cst-1".to_string())] {
-            let record = CustomerRecord {
-                entity_id: "c109b12f-8461-40a0-8189-604246a3b4d4".into(),
-                cookie_secret: secret,
-            };
-            assert_eq!(CustomerRecord::decode(&record.encode()), Ok(record));
+            for created_at_ms in [None, Some(1_763_000_000_123)] {
+                let record = CustomerRecord {
+                    entity_id: "c109b12f-8461-40a0-8189-604246a3b4d4".into(),
+                    cookie_secret: secret.clone(),
+                    created_at_ms,
+                };
+                assert_eq!(CustomerRecord::decode(&record.encode()), Ok(record));
+            }
         }
-        for garbage in [&b""[..], b"\x02\x01a", b"\x01\x09abc", b"\x01\x01\xff"] {
+        // Version 1 records (no creation time) written by earlier releases still read.
+        assert_eq!(
+            CustomerRecord::decode(b"\x01\x02e1cst"),
+            Ok(CustomerRecord {
+                entity_id: "e1".into(),
+                cookie_secret: Some("cst".into()),
+                created_at_ms: None,
+            })
+        );
+        for garbage in [
+            &b""[..],
+            b"\x03\x01a",
+            b"\x01\x09abc",
+            b"\x01\x01\xff",
+            b"\x02\x01a1234567",
+        ] {
             assert!(CustomerRecord::decode(garbage).is_err(), "{garbage:?}");
         }
     }

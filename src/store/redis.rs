@@ -11,12 +11,16 @@
 //! | `code:{hash}`     | a one-time code's sealed grant: `1` + bytes, `0` taken | TTL     |
 //! | `lease:{name}`    | a lease's holder                                       | TTL     |
 //! | `cache:{key}`     | a shared cache entry: `1` + bytes                      | TTL     |
+//! | `erasures`        | a stream: one entry (`user` = `user_hash`) per erasure | last `LOG_LENGTH` |
 //!
 //! Steps that must be atomic across replicas (insert if absent, take a code, release a lease)
 //! are Lua scripts. Every write is acknowledged by Redis before its future resolves; how durable
 //! that is depends on the server's persistence, which is read and logged on first contact.
 
-use super::{CodeTake, CustomerRecord, Store, StoreError};
+use super::{
+    user_hash, CodeTake, CustomerRecord, ErasureCursor, Erasures, Row, Store, StoreError,
+    LOG_LENGTH,
+};
 use crate::config::StoreConfig;
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
@@ -55,6 +59,17 @@ return grant",
     )
 });
 
+/// Erases a mapping: deletes `KEYS[1]`, counts it off `KEYS[2]`, and logs the erasure (user hash
+/// `ARGV[1]`) in the stream `KEYS[3]`, kept to `ARGV[2]` entries. Returns 1 if a record was there.
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local removed = redis.call('DEL', KEYS[1])
+if removed == 1 then redis.call('DECR', KEYS[2]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'user', ARGV[1])
+return removed",
+    )
+});
+
 /// Deletes a lease only while `ARGV[1]` holds it.
 static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -63,6 +78,7 @@ return 0",
     )
 });
 
+#[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
@@ -74,6 +90,9 @@ pub struct RedisStore {
     count: Arc<AtomicU64>,
     /// The server's version and persistence were checked and logged.
     described: Arc<AtomicBool>,
+    /// Bumped whenever erasures drop entries from `customers`: a read that started before an
+    /// erasure must not put the erased record back.
+    erasure_epoch: Arc<AtomicU64>,
 }
 
 fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -103,7 +122,72 @@ impl RedisStore {
             customers: Arc::default(),
             count: Arc::default(),
             described: Arc::default(),
+            erasure_epoch: Arc::default(),
         })
+    }
+
+    /// Drops cached mappings of erased users (all of them when some erasures were missed).
+    fn drop_erased(&self, erased: &std::collections::HashSet<&str>, everything: bool) {
+        self.erasure_epoch.fetch_add(1, Relaxed);
+        if everything {
+            self.customers.clear();
+        } else if !erased.is_empty() {
+            self.customers
+                .retain(|user, _| !erased.contains(user_hash(user).as_str()));
+        }
+    }
+
+    /// One SCAN step over the keys of one kind, with their values (MGET): (next cursor, 0 at
+    /// the end; the names after the kind's prefix and their values).
+    async fn scan_step(
+        &self,
+        kind: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<(String, Vec<u8>)>), StoreError> {
+        let prefix = self.key(kind, "");
+        let scan = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}*", glob_escape(&prefix)))
+            .arg("COUNT")
+            .arg(1000)
+            .to_owned();
+        let (next, keys): (u64, Vec<String>) = self.query("scan", scan).await?;
+        if keys.is_empty() {
+            return Ok((next, Vec::new()));
+        }
+        let values: Vec<Option<Vec<u8>>> = self
+            .query("scan", redis::cmd("MGET").arg(&keys).to_owned())
+            .await?;
+        // A key erased between SCAN and MGET is simply gone.
+        let found = keys
+            .into_iter()
+            .zip(values)
+            .filter_map(|(key, value)| Some((key[prefix.len()..].to_string(), value?)))
+            .collect();
+        Ok((next, found))
+    }
+
+    /// Sends every key of one kind to `sink`, batch by batch; false once the receiver is gone.
+    async fn scan_into(
+        &self,
+        kind: &str,
+        sink: &tokio::sync::mpsc::Sender<Row>,
+        row: impl Fn(String, Vec<u8>) -> Result<Row, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let mut cursor = 0;
+        loop {
+            let (next, found) = self.scan_step(kind, cursor).await?;
+            for (name, bytes) in found {
+                if sink.send(row(name, bytes)?).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            if next == 0 {
+                return Ok(true);
+            }
+            cursor = next;
+        }
     }
 
     fn key(&self, kind: &str, name: &str) -> String {
@@ -124,6 +208,27 @@ impl RedisStore {
                 .await
             {
                 Err(err) if worth_retrying(&err, true) => cmd.query_async(&mut connection).await,
+                result => result,
+            },
+        )
+    }
+
+    /// Sends a pipeline of reads, like `query`.
+    fn pipeline<T>(
+        &self,
+        what: &'static str,
+        pipe: redis::Pipeline,
+    ) -> BoxFuture<Result<T, StoreError>>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        self.bounded(
+            what,
+            async move |mut connection: ConnectionManager| match pipe
+                .query_async(&mut connection)
+                .await
+            {
+                Err(err) if worth_retrying(&err, true) => pipe.query_async(&mut connection).await,
                 result => result,
             },
         )
@@ -207,13 +312,16 @@ impl Store for RedisStore {
             user.to_string(),
             self.customers.clone(),
         );
+        let (epoch, started) = (self.erasure_epoch.clone(), self.erasure_epoch.load(Relaxed));
         let read = self.query::<Option<Vec<u8>>>("read", redis::cmd("GET").arg(key).to_owned());
         Box::pin(async move {
             let Some(bytes) = read.await? else {
                 return Ok(None);
             };
             let record = CustomerRecord::decode(&bytes)?;
-            customers.insert(user, record.clone());
+            if epoch.load(Relaxed) == started {
+                customers.insert(user, record.clone());
+            }
             Ok(Some(record))
         })
     }
@@ -281,6 +389,139 @@ impl Store for RedisStore {
 
     fn customer_count(&self) -> usize {
         usize::try_from(self.count.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {
+        let keys = [
+            self.key("customer:", user),
+            self.key("customers", ""),
+            self.key("erasures", ""),
+        ];
+        let mut invocation = REMOVE.prepare_invoke();
+        invocation
+            .key(&keys[0])
+            .key(&keys[1])
+            .key(&keys[2])
+            .arg(user_hash(user))
+            .arg(LOG_LENGTH);
+        // Not run twice on a doubtful connection: a second run would log the erasure twice
+        // (harmless) but answer "nothing was there".
+        let remove = self.script::<i64>("erase", invocation, false);
+        let (user, customers, count, epoch) = (
+            user.to_string(),
+            self.customers.clone(),
+            self.count.clone(),
+            self.erasure_epoch.clone(),
+        );
+        Box::pin(async move {
+            let removed = remove.await? == 1;
+            epoch.fetch_add(1, Relaxed);
+            customers.remove(&user);
+            if removed {
+                let _ = count.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            }
+            Ok(removed)
+        })
+    }
+
+    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
+        let key = self.key("erasures", "");
+        let this = self.clone();
+        Box::pin(async move {
+            let Some(after) = cursor.0.clone() else {
+                // Start at the log's end: what this replica caches is newer than any entry.
+                let last: Vec<StreamEntry> = this
+                    .query(
+                        "erasures",
+                        redis::cmd("XREVRANGE")
+                            .arg(&key)
+                            .arg("+")
+                            .arg("-")
+                            .arg("COUNT")
+                            .arg(1)
+                            .to_owned(),
+                    )
+                    .await?;
+                let end = last
+                    .first()
+                    .map_or_else(|| "0-0".to_string(), |(id, _)| id.clone());
+                return Ok(Erasures {
+                    cursor: ErasureCursor(Some(end)),
+                    ..Erasures::default()
+                });
+            };
+            // Inclusive start (Redis 6.0 has no exclusive ranges): the entry at the cursor is
+            // skipped below.
+            let (entries, first, length): (Vec<StreamEntry>, Vec<StreamEntry>, u64) = this
+                .pipeline(
+                    "erasures",
+                    redis::pipe()
+                        .cmd("XRANGE")
+                        .arg(&key)
+                        .arg(&after)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .cmd("XRANGE")
+                        .arg(&key)
+                        .arg("-")
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1)
+                        .cmd("XLEN")
+                        .arg(&key)
+                        .to_owned(),
+                )
+                .await?;
+            let oldest = first.first().map(|(id, _)| stream_id(id));
+            // A full log whose oldest entry is past the cursor may have lost entries for us.
+            let missed_some =
+                length >= LOG_LENGTH && oldest.is_some_and(|oldest| oldest > stream_id(&after));
+            let mut erasures = Erasures {
+                missed_some,
+                cursor: ErasureCursor(Some(after.clone())),
+                ..Erasures::default()
+            };
+            for (id, fields) in entries {
+                if id == after {
+                    continue;
+                }
+                if let Some((_, hash)) = fields.into_iter().find(|(name, _)| name == "user") {
+                    erasures.users.push(hash);
+                }
+                erasures.cursor = ErasureCursor(Some(id));
+            }
+            let erased = erasures.users.iter().map(String::as_str).collect();
+            this.drop_erased(&erased, missed_some);
+            Ok(erasures)
+        })
+    }
+
+    fn rows(
+        &self,
+        with_values: bool,
+        sink: tokio::sync::mpsc::Sender<Row>,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let open = this
+                .scan_into("customer:", &sink, |user, bytes| {
+                    Ok(Row::Customer {
+                        user,
+                        record: CustomerRecord::decode(&bytes)?,
+                    })
+                })
+                .await?;
+            if with_values && open {
+                this.scan_into("value:", &sink, |name, bytes| {
+                    let data = String::from_utf8(unversioned(bytes)?)
+                        .map_err(|_| StoreError("a stored value is not UTF-8".into()))?;
+                    Ok(Row::Value { name, data })
+                })
+                .await?;
+            }
+            Ok(())
+        })
     }
 
     fn put_code(
@@ -408,6 +649,27 @@ impl Store for RedisStore {
             Ok(())
         })
     }
+}
+
+/// A stream entry as XRANGE answers it: its id and its fields.
+type StreamEntry = (String, Vec<(String, String)>);
+
+/// A stream entry id (`ms-seq`) as a comparable pair.
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// `text` matched literally by a SCAN pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Milliseconds for PX, at least 1 (Redis refuses 0).

@@ -104,6 +104,7 @@ async fn a_recorded_customer_livechat_does_not_know_is_an_error_not_a_new_custom
         let bogus = CustomerRecord {
             entity_id: "00000000-dead-4000-8000-000000000000".into(),
             cookie_secret: None,
+            created_at_ms: None,
         };
         store
             .insert_customer_if_absent("frank", bogus)

@@ -1,0 +1,62 @@
+//! `tether store forget USER`: erase one user's mapping and cached tokens.
+
+use super::admin_client::AdminClient;
+use super::{memory_store_refused, open_redis, CommandError};
+use crate::config::{Config, StoreKind};
+use crate::store::file::{open_database, OpenError};
+use crate::store::{FileStore, Store};
+use std::time::Duration;
+
+/// What `forget` did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Forgotten {
+    /// A mapping was recorded and is now gone.
+    pub removed: bool,
+    /// It went through the running Tether that holds the embedded store.
+    pub through_running_tether: bool,
+}
+
+pub async fn forget(config: &Config, user: &str) -> Result<Forgotten, CommandError> {
+    if user.is_empty() {
+        return Err(CommandError::Invalid("expected a user id".into()));
+    }
+    match config.store.kind {
+        StoreKind::Memory => Err(memory_store_refused()),
+        StoreKind::File => match open_database(&config.store.path, false) {
+            // Nobody serves from the file: no tokens are cached anywhere.
+            Ok(db) => {
+                drop(db);
+                let store = FileStore::open(&config.store.path)?;
+                Ok(Forgotten {
+                    removed: store.remove_customer(user).await?,
+                    through_running_tether: false,
+                })
+            }
+            Err(OpenError::InUse(_)) => Ok(Forgotten {
+                removed: AdminClient::new(config)?.erase(user).await?,
+                through_running_tether: true,
+            }),
+            Err(OpenError::Missing(_)) => Ok(Forgotten {
+                removed: false,
+                through_running_tether: false,
+            }),
+            Err(OpenError::Failed(err)) => Err(err.into()),
+        },
+        StoreKind::Redis => {
+            let store = open_redis(config).await?;
+            // The erasure is logged in Redis: every replica drops its cached tokens.
+            let removed = store.remove_customer(user).await?;
+            store
+                .cache(
+                    &crate::livechat::tokens::shared_key(user),
+                    Vec::new(),
+                    Duration::ZERO,
+                )
+                .await?;
+            Ok(Forgotten {
+                removed,
+                through_running_tether: false,
+            })
+        }
+    }
+}
