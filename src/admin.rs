@@ -165,6 +165,29 @@ pub async fn serve(
     }
 }
 
+/// `tether_ready` and one `tether_readiness_check{check=...}` per check (1 ok, 0 failing).
+fn write_readiness(out: &mut String, ready: bool, report: &serde_json::Value) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP tether_ready Whether /readyz would answer 200.\n# TYPE tether_ready gauge\ntether_ready {}",
+        u8::from(ready)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP tether_readiness_check Each readiness check: 1 passing, 0 failing.\n# TYPE tether_readiness_check gauge"
+    );
+    if let Some(checks) = report["checks"].as_object() {
+        for (name, result) in checks.iter().filter(|(name, _)| *name != "draining") {
+            let _ = writeln!(
+                out,
+                "tether_readiness_check{{check=\"{name}\"}} {}",
+                u8::from(result == "ok")
+            );
+        }
+    }
+}
+
 async fn route(
     request: Request<Incoming>,
     readiness: &Readiness,
@@ -184,11 +207,13 @@ async fn route(
             };
             full(status, "application/json", report.to_string())
         }
-        "/metrics" => full(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            metrics.render(),
-        ),
+        "/metrics" => {
+            // Readiness as a metric too, so alerts need no probe of their own.
+            let (ready, report) = readiness.evaluate().await;
+            let mut text = metrics.render();
+            write_readiness(&mut text, ready, &report);
+            full(StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
         _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }

@@ -92,6 +92,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
                 ("tether_livechat_customers_created_total", "LiveChat customers created and recorded.", c.customers_created.load(Relaxed)),
                 ("tether_livechat_surplus_customers_total", "Customers created by a losing first-login race.", c.surplus_customers.load(Relaxed)),
                 ("tether_livechat_unknown_customers_total", "Recorded customers LiveChat did not know.", c.unknown_customers.load(Relaxed)),
+                ("tether_livechat_token_failures_total", "Token requests answered with an error.", c.failures.load(Relaxed)),
             ] {
                 crate::metrics::write_counter(out, name, help, value);
             }
@@ -119,13 +120,19 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     let store = store.map(|store| {
         let tokens = livechat.as_ref().map(|livechat| livechat.tokens.clone());
         let eraser = Arc::new(Eraser::new(store.clone(), tokens));
-        let counted = eraser.clone();
+        let (counted, failing) = (eraser.clone(), store.clone());
         metrics.push(Arc::new(move |out: &mut String| {
             crate::metrics::write_counter(
                 out,
                 "tether_store_users_erased_total",
                 "Users erased (mapping and cached tokens) through this replica.",
                 counted.erased.load(Relaxed),
+            );
+            crate::metrics::write_counter(
+                out,
+                "tether_store_errors_total",
+                "Store operations that failed (unreachable, timed out, refused).",
+                failing.error_count(),
             );
         }));
         (store, eraser)

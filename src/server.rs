@@ -88,9 +88,11 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         metrics,
         store,
     } = extensions;
-    let metrics = Arc::new(Metrics::with_sources(metrics));
     let certs = CertStore::load(&config.tls)
         .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
+    let mut metrics = metrics;
+    metrics.push(tls::expiry_metric(certs.clone()));
+    let metrics = Arc::new(Metrics::with_sources(metrics));
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
         certs.clone(),
         config.tls.min_version,

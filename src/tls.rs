@@ -179,6 +179,14 @@ impl CertStore {
         )
     }
 
+    /// When the certificate in service expires (the leaf's notAfter), in Unix seconds.
+    pub fn not_after(&self) -> Option<i64> {
+        let chain = self.current.load();
+        let leaf = chain.cert.first()?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        Some(parsed.validity().not_after.timestamp())
+    }
+
     /// The chain now in service (leaf first).
     pub fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.current.load().cert.clone()
@@ -192,6 +200,17 @@ impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.current.load_full())
     }
+}
+
+/// The certificate's expiry for /metrics (alerts compute the days left from it).
+pub fn expiry_metric(store: Arc<CertStore>) -> crate::metrics::MetricsSource {
+    Arc::new(move |out: &mut String| {
+        if let Some(not_after) = store.not_after() {
+            out.push_str(&format!(
+                "# HELP tether_tls_certificate_expiry_seconds When the served certificate expires (notAfter), Unix time.\n# TYPE tether_tls_certificate_expiry_seconds gauge\ntether_tls_certificate_expiry_seconds {not_after}\n"
+            ));
+        }
+    })
 }
 
 /// The rustls server configuration: TLS 1.2+ (or 1.3 only), ALPN h2 and http/1.1.

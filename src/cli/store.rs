@@ -77,7 +77,11 @@ fn load(path: &Path) -> Result<Config, CommandError> {
 async fn export(config: &Config, with_values: bool) -> Result<ExitCode, CommandError> {
     let mut stdout = std::io::stdout();
     let rows = store_commands::export(config, with_values, &mut stdout).await?;
-    eprintln!("exported {rows} rows");
+    if with_values {
+        eprintln!("exported {rows} rows");
+    } else {
+        eprintln!("exported {rows} mappings (moving to a new store? add --with-values, so the LiveChat agent's current OAuth tokens move too)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

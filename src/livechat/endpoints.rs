@@ -10,6 +10,7 @@ use crate::identity::Identity;
 use crate::proxy::ResponseBody;
 use crate::respond::{private_json, private_json_bytes, refusal};
 use http::{header, HeaderValue, Method, Response, StatusCode};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// LiveChat state shared by every core.
@@ -67,6 +68,7 @@ impl LiveChat {
                 response
             }
             Err(err) => {
+                self.tokens.counters.failures.fetch_add(1, Relaxed);
                 tracing::warn!(error = %err, "no LiveChat token");
                 match err {
                     TokenError::Accounts(AccountsError::Unavailable(_)) | TokenError::Store(_) => {

@@ -50,6 +50,8 @@ pub struct TokenCounters {
     /// Customers created by a losing replica in a first-login race (adopted the winner's instead).
     pub surplus_customers: AtomicU64,
     pub unknown_customers: AtomicU64,
+    /// Token requests answered with an error (LiveChat or the store unavailable, refusals).
+    pub failures: AtomicU64,
 }
 
 /// A cached token, with the instant until which it may be served.

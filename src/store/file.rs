@@ -43,6 +43,8 @@ pub struct FileStore {
     values: Arc<DashMap<String, String>>,
     /// Codes, leases and cached entries are short-lived: kept in memory (see `expiring`).
     ephemeral: MemoryStore,
+    /// Writes refused (failed commits) or impossible (writer gone).
+    errors: Arc<std::sync::atomic::AtomicU64>,
     /// Taken on drop, so the writer thread sees the queue close.
     writer: Option<mpsc::Sender<Write>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
@@ -70,13 +72,20 @@ impl FileStore {
         let (customers, values) = load(&db)?;
         let (customers, values) = (Arc::new(customers), Arc::new(values));
         let (writer, queue) = mpsc::channel();
-        let (c, v, d) = (customers.clone(), values.clone(), db.clone());
+        let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (c, v, d, e) = (
+            customers.clone(),
+            values.clone(),
+            db.clone(),
+            errors.clone(),
+        );
         let writer_thread = std::thread::Builder::new()
             .name("tether-store".into())
-            .spawn(move || write_loop(&d, queue, c, v))
+            .spawn(move || write_loop(&d, queue, c, v, &e))
             .map_err(|err| failed("starting the store writer", err))?;
         Ok(Self {
             db,
+            errors,
             customers,
             values,
             ephemeral: MemoryStore::default(),
@@ -273,6 +282,7 @@ fn write_loop(
     queue: mpsc::Receiver<Write>,
     customers: Arc<DashMap<String, CustomerRecord>>,
     values: Arc<DashMap<String, String>>,
+    errors: &std::sync::atomic::AtomicU64,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -289,6 +299,7 @@ fn write_loop(
                 }
             }
             Err(err) => {
+                errors.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(error = %err, "store commit failed; the writes are refused");
                 for write in batch {
                     match write {
@@ -442,6 +453,10 @@ impl Store for FileStore {
 
     fn customer_count(&self) -> usize {
         self.customers.len()
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {

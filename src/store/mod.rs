@@ -204,6 +204,11 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps `value` under `key` for `ttl`; a zero `ttl` removes the entry.
     fn cache(&self, key: &str, value: Vec<u8>, ttl: Duration) -> BoxFuture<Result<(), StoreError>>;
 
+    /// Operations that failed so far (for /metrics).
+    fn error_count(&self) -> u64 {
+        0
+    }
+
     /// Readiness: the store answers (always, for the in-process stores).
     fn ping(&self) -> BoxFuture<Result<(), StoreError>>;
 }

@@ -93,6 +93,8 @@ pub struct RedisStore {
     /// Bumped whenever erasures drop entries from `customers`: a read that started before an
     /// erasure must not put the erased record back.
     erasure_epoch: Arc<AtomicU64>,
+    /// Commands that failed or timed out.
+    errors: Arc<AtomicU64>,
 }
 
 fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -123,6 +125,7 @@ impl RedisStore {
             count: Arc::default(),
             described: Arc::default(),
             erasure_epoch: Arc::default(),
+            errors: Arc::default(),
         })
     }
 
@@ -266,11 +269,16 @@ impl RedisStore {
         Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
     {
         let (connection, timeout) = (self.connection.clone(), self.timeout);
+        let errors = self.errors.clone();
         Box::pin(async move {
-            match tokio::time::timeout(timeout, op(connection)).await {
+            let result = match tokio::time::timeout(timeout, op(connection)).await {
                 Ok(result) => result.map_err(|err| failed(what, err)),
                 Err(_) => Err(failed(what, format!("no answer within {timeout:?}"))),
+            };
+            if result.is_err() {
+                errors.fetch_add(1, Relaxed);
             }
+            result
         })
     }
 }
@@ -389,6 +397,10 @@ impl Store for RedisStore {
 
     fn customer_count(&self) -> usize {
         usize::try_from(self.count.load(Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.load(Relaxed)
     }
 
     fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {
