@@ -1,5 +1,6 @@
 //! How long the durable store takes to load N mappings at start-up (scripts/bench.sh).
-//! Usage: store_load [N]   (default 1000000)
+//! Usage: store_load [N] [PATH]   (default 1000000; with PATH the store is written there and
+//! kept, for timing the store commands in scripts/store-bench.sh)
 
 use std::time::Instant;
 use tether::store::{CustomerRecord, FileStore, Store};
@@ -9,7 +10,9 @@ fn main() {
         .nth(1)
         .map_or(1_000_000, |n| n.parse().expect("a number"));
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tether.db");
+    let path = std::env::args()
+        .nth(2)
+        .map_or_else(|| dir.path().join("tether.db"), std::path::PathBuf::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

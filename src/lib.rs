@@ -9,9 +9,12 @@
 //! - `livechat`: LiveChat's Custom Identity Provider (per-user customer tokens).
 //! - `liveperson`: LivePerson's authenticated consumers (an OpenID Connect provider).
 //! - `identity`: who is logged in (asks the app); `store`: durable mappings and one-time codes.
+//! - `endpoints`: the reserved-prefix router; `respond`: the answers every endpoint gives.
+//! - `erasure`: forgetting one user; `store_commands`: `tether store export|import|forget|backup`.
 //! - `tls`: certificates, development pairs, hot reload.
-//! - `admin`, `metrics`, `logging`, `redact`: operations.
-//! - `cli`: the `tether` command.
+//! - `admin` (and `admin_store`), `metrics`, `logging`, `redact`: operations.
+//! - `lifecycle` (start-up error, stop signal), `clock`, `io`: shared helpers below the rest.
+//! - `cli`: the `tether` command, one module per command.
 
 pub mod admin;
 pub mod admin_store;

@@ -2,7 +2,7 @@
 //! short-lived entries (codes, leases) in one of these.
 
 use super::expiring::ExpiringTable;
-use super::{CodeTake, CustomerRecord, ErasureCursor, Erasures, Row, Store, StoreError};
+use super::{CodeTake, CustomerRecord, Row, Store, StoreError};
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use std::time::Duration;
@@ -60,15 +60,6 @@ impl Store for MemoryStore {
     fn remove_customer(&self, user: &str) -> BoxFuture<Result<bool, StoreError>> {
         let removed = self.customers.remove(user).is_some();
         Box::pin(async move { Ok(removed) })
-    }
-
-    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
-        Box::pin(async move {
-            Ok(Erasures {
-                cursor,
-                ..Erasures::default()
-            })
-        })
     }
 
     fn rows(

@@ -163,7 +163,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Erasures logged after `cursor` (a shared store; the in-process stores log none, since
     /// every erasure reaches them in this process). The default cursor starts at the log's end.
-    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>>;
+    fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
+        Box::pin(async move {
+            Ok(Erasures {
+                cursor,
+                ..Erasures::default()
+            })
+        })
+    }
 
     /// Sends every durable row to `sink`: the mappings, and the named values with `with_values`.
     /// The embedded store reads them in one transaction (a consistent snapshot); Redis is scanned

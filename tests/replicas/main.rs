@@ -163,13 +163,7 @@ signing_key = "{key}"
 
     /// A counter from replica `r`'s /metrics.
     pub async fn metric(&self, r: usize, name: &str) -> u64 {
-        let metrics = self.replicas[r].metrics().await;
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("{name} not in /metrics"))
-            .parse()
-            .unwrap()
+        self.replicas[r].metric(name).await
     }
 
     pub fn agent_refreshes(&self) -> u64 {

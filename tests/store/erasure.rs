@@ -36,7 +36,7 @@ async fn an_erased_user_gets_a_new_customer_and_the_endpoint_needs_the_admin_tok
         erased.json::<serde_json::Value>().await.unwrap()["erased"],
         true
     );
-    assert_eq!(metric(&tether, "tether_store_users_erased_total").await, 1);
+    assert_eq!(tether.metric("tether_store_users_erased_total").await, 1);
 
     // The cached token went with the mapping: the next login is a new customer.
     let after = world.entity(&tether, "alice@example.com").await;

@@ -146,14 +146,3 @@ impl World {
 pub async fn stop(mut tether: TestTether) {
     tether.running.take().unwrap().shutdown().await;
 }
-
-/// A counter or gauge from /metrics.
-pub async fn metric(tether: &TestTether, name: &str) -> u64 {
-    let metrics = tether.metrics().await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
-        .parse()
-        .unwrap()
-}

@@ -50,6 +50,20 @@ pub async fn records_in(path: &Path) -> HashMap<String, CustomerRecord> {
     found
 }
 
+/// `tether store export --with-values`: the JSON Lines it wrote.
+async fn export_with_values(config: &Path) -> String {
+    let (code, stdout, stderr) = tether_command(args(&[
+        "store",
+        "export",
+        "--with-values",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    stdout
+}
+
 fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|part| part.to_string()).collect()
 }
@@ -91,16 +105,11 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     let export = dir.path().join("first.jsonl");
     // With the values: the agent refresh token LiveChat rotated moves too (without it, a Tether
     // on the new store could not mint tokens).
-    let (code, stdout, stderr) = tether_command(args(&[
-        "store",
-        "export",
-        "--with-values",
-        "--config",
-        from_file.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(code, Some(0), "{stderr}");
-    let mappings = stdout.lines().filter(|l| l.starts_with("{\"user\"")).count();
+    let stdout = export_with_values(&from_file).await;
+    let mappings = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"user\""))
+        .count();
     assert_eq!(mappings, expected.len());
     std::fs::write(&export, &stdout).unwrap();
     let import = |config: &Path| {
@@ -115,7 +124,10 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     let (code, _, stderr) = tether_command(import(&to_redis)).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stderr.contains(&format!("imported {} mappings and 1 values", expected.len())),
+        stderr.contains(&format!(
+            "imported {} mappings and 1 values",
+            expected.len()
+        )),
         "{stderr}"
     );
     // Twice: nothing changes, everything is reported present.
@@ -137,21 +149,13 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
         );
     }
     assert_eq!(
-        metric(&tether, "tether_store_customers").await as usize,
+        tether.metric("tether_store_customers").await as usize,
         expected.len()
     );
     stop(tether).await;
 
     // redis -> JSON Lines -> a new file store.
-    let (code, stdout, stderr) = tether_command(args(&[
-        "store",
-        "export",
-        "--with-values",
-        "--config",
-        to_redis.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(code, Some(0), "{stderr}");
+    let stdout = export_with_values(&to_redis).await;
     std::fs::write(&export, &stdout).unwrap();
     let to_file = command_config(dir.path(), "last.toml", &StoreAt::File(last.clone()), None);
     let (code, _, stderr) = tether_command(import(&to_file)).await;
@@ -272,15 +276,7 @@ async fn the_agent_token_moves_with_the_values_and_never_replaces_a_newer_one() 
     }
     let from_config = command_config(dir.path(), "from.toml", &StoreAt::File(from), None);
     let to_config = command_config(dir.path(), "to.toml", &StoreAt::File(to.clone()), None);
-    let (code, stdout, stderr) = tether_command(args(&[
-        "store",
-        "export",
-        "--with-values",
-        "--config",
-        from_config.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(code, Some(0), "{stderr}");
+    let stdout = export_with_values(&from_config).await;
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     let file = dir.path().join("values.jsonl");
     std::fs::write(&file, stdout).unwrap();

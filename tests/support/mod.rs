@@ -179,6 +179,17 @@ impl TestTether {
             .await
             .unwrap()
     }
+
+    /// One unlabelled counter or gauge from /metrics.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+            .parse()
+            .unwrap()
+    }
 }
 
 /// Polls `condition` until it holds, failing the test after `timeout`. For conditions that have

@@ -25,58 +25,22 @@ use crate::config::StoreConfig;
 use crate::proxy::BoxFuture;
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Script, ScriptInvocation, Value};
+use redis::{FromRedisValue, ScriptInvocation, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+mod erasure_log;
+mod scan;
+mod scripts;
+mod server_info;
+
+use scripts::{INSERT_IF_ABSENT, RELEASE_LEASE, REMOVE, TAKE_CODE};
 
 /// Version bytes in front of stored values (customer records carry their own).
 const VALUE_V1: u8 = 1;
 const TOMBSTONE: &[u8] = &[0];
-
-/// Records `ARGV[1]` under `KEYS[1]` unless a record is there; counts new records in `KEYS[2]`.
-/// Returns the record now stored.
-static INSERT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[2])
-return ARGV[1]",
-    )
-});
-
-/// Takes a code once: the grant the first time, 1 after (a replay, until expiry), 0 if unknown.
-/// The tombstone keeps the code's expiry (KEEPTTL: Redis 6.0).
-static TAKE_CODE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local grant = redis.call('GET', KEYS[1])
-if not grant then return 0 end
-if grant == ARGV[1] then return 1 end
-redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-return grant",
-    )
-});
-
-/// Erases a mapping: deletes `KEYS[1]`, counts it off `KEYS[2]`, and logs the erasure (user hash
-/// `ARGV[1]`) in the stream `KEYS[3]`, kept to `ARGV[2]` entries. Returns 1 if a record was there.
-static REMOVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local removed = redis.call('DEL', KEYS[1])
-if removed == 1 then redis.call('DECR', KEYS[2]) end
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'user', ARGV[1])
-return removed",
-    )
-});
-
-/// Deletes a lease only while `ARGV[1]` holds it.
-static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0",
-    )
-});
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -127,70 +91,6 @@ impl RedisStore {
             erasure_epoch: Arc::default(),
             errors: Arc::default(),
         })
-    }
-
-    /// Drops cached mappings of erased users (all of them when some erasures were missed).
-    fn drop_erased(&self, erased: &std::collections::HashSet<&str>, everything: bool) {
-        self.erasure_epoch.fetch_add(1, Relaxed);
-        if everything {
-            self.customers.clear();
-        } else if !erased.is_empty() {
-            self.customers
-                .retain(|user, _| !erased.contains(user_hash(user).as_str()));
-        }
-    }
-
-    /// One SCAN step over the keys of one kind, with their values (MGET): (next cursor, 0 at
-    /// the end; the names after the kind's prefix and their values).
-    async fn scan_step(
-        &self,
-        kind: &str,
-        cursor: u64,
-    ) -> Result<(u64, Vec<(String, Vec<u8>)>), StoreError> {
-        let prefix = self.key(kind, "");
-        let scan = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{}*", glob_escape(&prefix)))
-            .arg("COUNT")
-            .arg(1000)
-            .to_owned();
-        let (next, keys): (u64, Vec<String>) = self.query("scan", scan).await?;
-        if keys.is_empty() {
-            return Ok((next, Vec::new()));
-        }
-        let values: Vec<Option<Vec<u8>>> = self
-            .query("scan", redis::cmd("MGET").arg(&keys).to_owned())
-            .await?;
-        // A key erased between SCAN and MGET is simply gone.
-        let found = keys
-            .into_iter()
-            .zip(values)
-            .filter_map(|(key, value)| Some((key[prefix.len()..].to_string(), value?)))
-            .collect();
-        Ok((next, found))
-    }
-
-    /// Sends every key of one kind to `sink`, batch by batch; false once the receiver is gone.
-    async fn scan_into(
-        &self,
-        kind: &str,
-        sink: &tokio::sync::mpsc::Sender<Row>,
-        row: impl Fn(String, Vec<u8>) -> Result<Row, StoreError>,
-    ) -> Result<bool, StoreError> {
-        let mut cursor = 0;
-        loop {
-            let (next, found) = self.scan_step(kind, cursor).await?;
-            for (name, bytes) in found {
-                if sink.send(row(name, bytes)?).await.is_err() {
-                    return Ok(false);
-                }
-            }
-            if next == 0 {
-                return Ok(true);
-            }
-            cursor = next;
-        }
     }
 
     fn key(&self, kind: &str, name: &str) -> String {
@@ -437,76 +337,7 @@ impl Store for RedisStore {
     }
 
     fn erasures(&self, cursor: ErasureCursor) -> BoxFuture<Result<Erasures, StoreError>> {
-        let key = self.key("erasures", "");
-        let this = self.clone();
-        Box::pin(async move {
-            let Some(after) = cursor.0.clone() else {
-                // Start at the log's end: what this replica caches is newer than any entry.
-                let last: Vec<StreamEntry> = this
-                    .query(
-                        "erasures",
-                        redis::cmd("XREVRANGE")
-                            .arg(&key)
-                            .arg("+")
-                            .arg("-")
-                            .arg("COUNT")
-                            .arg(1)
-                            .to_owned(),
-                    )
-                    .await?;
-                let end = last
-                    .first()
-                    .map_or_else(|| "0-0".to_string(), |(id, _)| id.clone());
-                return Ok(Erasures {
-                    cursor: ErasureCursor(Some(end)),
-                    ..Erasures::default()
-                });
-            };
-            // Inclusive start (Redis 6.0 has no exclusive ranges): the entry at the cursor is
-            // skipped below.
-            let (entries, first, length): (Vec<StreamEntry>, Vec<StreamEntry>, u64) = this
-                .pipeline(
-                    "erasures",
-                    redis::pipe()
-                        .cmd("XRANGE")
-                        .arg(&key)
-                        .arg(&after)
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(1000)
-                        .cmd("XRANGE")
-                        .arg(&key)
-                        .arg("-")
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(1)
-                        .cmd("XLEN")
-                        .arg(&key)
-                        .to_owned(),
-                )
-                .await?;
-            let oldest = first.first().map(|(id, _)| stream_id(id));
-            // A full log whose oldest entry is past the cursor may have lost entries for us.
-            let missed_some =
-                length >= LOG_LENGTH && oldest.is_some_and(|oldest| oldest > stream_id(&after));
-            let mut erasures = Erasures {
-                missed_some,
-                cursor: ErasureCursor(Some(after.clone())),
-                ..Erasures::default()
-            };
-            for (id, fields) in entries {
-                if id == after {
-                    continue;
-                }
-                if let Some((_, hash)) = fields.into_iter().find(|(name, _)| name == "user") {
-                    erasures.users.push(hash);
-                }
-                erasures.cursor = ErasureCursor(Some(id));
-            }
-            let erased = erasures.users.iter().map(String::as_str).collect();
-            this.drop_erased(&erased, missed_some);
-            Ok(erasures)
-        })
+        self.read_erasures(cursor)
     }
 
     fn rows(
@@ -514,26 +345,7 @@ impl Store for RedisStore {
         with_values: bool,
         sink: tokio::sync::mpsc::Sender<Row>,
     ) -> BoxFuture<Result<(), StoreError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let open = this
-                .scan_into("customer:", &sink, |user, bytes| {
-                    Ok(Row::Customer {
-                        user,
-                        record: CustomerRecord::decode(&bytes)?,
-                    })
-                })
-                .await?;
-            if with_values && open {
-                this.scan_into("value:", &sink, |name, bytes| {
-                    let data = String::from_utf8(unversioned(bytes)?)
-                        .map_err(|_| StoreError("a stored value is not UTF-8".into()))?;
-                    Ok(Row::Value { name, data })
-                })
-                .await?;
-            }
-            Ok(())
-        })
+        self.scan_rows(with_values, sink)
     }
 
     fn put_code(
@@ -655,7 +467,7 @@ impl Store for RedisStore {
             let (customers, info) = check.await?;
             count.store(customers.unwrap_or(0), Relaxed);
             if let Some((server, persistence, fsync)) = info {
-                describe_server(&server, &persistence, fsync.as_deref())?;
+                server_info::describe_server(&server, &persistence, fsync.as_deref())?;
                 described.store(true, Relaxed);
             }
             Ok(())
@@ -663,88 +475,14 @@ impl Store for RedisStore {
     }
 }
 
-/// A stream entry as XRANGE answers it: its id and its fields.
-type StreamEntry = (String, Vec<(String, String)>);
-
-/// A stream entry id (`ms-seq`) as a comparable pair.
-fn stream_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-/// `text` matched literally by a SCAN pattern.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 /// Milliseconds for PX, at least 1 (Redis refuses 0).
 fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// One field of an INFO answer.
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
-}
-
-/// Refuses servers older than 6.0 (the scripts need KEEPTTL) and says how durable writes are.
-fn describe_server(server: &str, persistence: &str, fsync: Option<&str>) -> Result<(), StoreError> {
-    let version = info_field(server, "valkey_version")
-        .map(|v| format!("Valkey {v}"))
-        .or_else(|| info_field(server, "redis_version").map(|v| format!("Redis {v}")))
-        .unwrap_or_else(|| "an unknown server".into());
-    let major: u32 = info_field(server, "redis_version")
-        .and_then(|v| v.split('.').next()?.parse().ok())
-        .unwrap_or(0);
-    if major < 6 {
-        return Err(StoreError(format!(
-            "the store needs Redis 6.0 or newer (or Valkey); the server is {version}"
-        )));
-    }
-    let aof = info_field(persistence, "aof_enabled") == Some("1");
-    match (aof, fsync) {
-        (true, Some("always")) => {
-            tracing::info!(server = %version, "redis store: every write is fsynced before it is acknowledged")
-        }
-        (true, fsync) => tracing::warn!(
-            server = %version,
-            appendfsync = fsync.unwrap_or("unknown"),
-            "redis store: with appendfsync other than always, a crash of the Redis host can lose the last second of new mappings"
-        ),
-        (false, _) => tracing::warn!(
-            server = %version,
-            "redis store: the server runs without appendonly; a Redis restart loses every user's LiveChat customer mapping (set appendonly yes, appendfsync always)"
-        ),
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn servers_older_than_six_are_refused() {
-        let persistence = "aof_enabled:1\r\n";
-        assert!(describe_server("redis_version:5.0.14\r\n", persistence, None).is_err());
-        assert!(describe_server("redis_version:7.0.15\r\n", persistence, Some("always")).is_ok());
-        assert!(describe_server(
-            "redis_version:7.2.4\r\nvalkey_version:8.0.1\r\n",
-            "aof_enabled:0\r\n",
-            None
-        )
-        .is_ok());
-        assert!(describe_server("", persistence, None).is_err());
-    }
 
     #[test]
     fn values_carry_a_version() {

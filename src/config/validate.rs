@@ -1,0 +1,134 @@
+//! Checks that need several keys at once; each error points at the key to fix.
+
+use super::*;
+
+impl Config {
+    /// Checks that need several keys at once; each error points at the key to fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lc = &self.livechat;
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
+        if lc.enabled {
+            if lc.client_id.is_empty() {
+                return at(
+                    "livechat.client_id",
+                    "expected the Developer Console app's client id",
+                );
+            }
+            if lc.license_id == 0 && lc.organization_id.is_empty() {
+                return at(
+                    "livechat.organization_id",
+                    "expected the organization id (or license_id)",
+                );
+            }
+            for (key, url) in [
+                ("livechat.accounts_url", &lc.accounts_url),
+                ("livechat.api_url", &lc.api_url),
+            ] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return at(key, "expected an http(s) URL");
+                }
+            }
+            match lc.grant {
+                LiveChatGrant::AgentToken => {
+                    if lc.client_secret.expose().is_empty() {
+                        return at(
+                            "livechat.client_secret",
+                            "the agent_token grant needs the app's client secret",
+                        );
+                    }
+                    if lc.refresh_token.expose().is_empty() {
+                        return at(
+                            "livechat.refresh_token",
+                            "the agent_token grant needs an agent refresh token",
+                        );
+                    }
+                }
+                LiveChatGrant::Cookie => {
+                    if lc.organization_id.is_empty() {
+                        return at(
+                            "livechat.organization_id",
+                            "the cookie grant needs the organization id",
+                        );
+                    }
+                    if lc.redirect_uri.is_empty() {
+                        return at(
+                            "livechat.redirect_uri",
+                            "the cookie grant needs a whitelisted redirect_uri",
+                        );
+                    }
+                }
+            }
+            if lc.max_attempts == 0 {
+                return at("livechat.max_attempts", "expected at least 1");
+            }
+        }
+        self.validate_liveperson()?;
+        self.validate_store()?;
+        self.validate_admin()
+    }
+
+    /// The admin token guards erasure and exports (which hold cookie secrets): it must be hard to
+    /// guess, and there must be a listener to use it on.
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let Some(token) = &self.server.admin_token else {
+            return Ok(());
+        };
+        if token.expose().len() < 16 {
+            return Err(self.origin.error_at(
+                "server.admin_token",
+                "expected at least 16 characters (for example from `openssl rand -hex 32`)",
+            ));
+        }
+        if self.server.admin_listen.is_none() {
+            return Err(self.origin.error_at(
+                "server.admin_token",
+                "an admin token needs server.admin_listen",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
+        if self.store.kind == StoreKind::Redis {
+            let url = self
+                .store
+                .url
+                .as_ref()
+                .map(|url| url.expose())
+                .unwrap_or("");
+            if url.is_empty() {
+                return at(
+                    "store.kind",
+                    "the redis store needs store.url, e.g. \"redis://redis:6379/0\"",
+                );
+            }
+            if let Err(err) = redis::Client::open(url) {
+                // redis' message describes the URL's shape, never its password.
+                return at(
+                    "store.url",
+                    &format!("expected a redis://, rediss:// or redis+unix:// URL ({err})"),
+                );
+            }
+            if self.store.prefix.is_empty() {
+                return at(
+                    "store.prefix",
+                    "expected a key prefix such as \"tether:\" (keys are namespaced)",
+                );
+            }
+            if self.store.timeout.is_zero() {
+                return at("store.timeout", "expected a duration above zero");
+            }
+        }
+        if self.livechat.enabled
+            && self.livechat.token_cache == TokenCache::Shared
+            && self.store.kind != StoreKind::Redis
+        {
+            return at(
+                "livechat.token_cache",
+                "a shared token cache needs store.kind = \"redis\" (use \"replica\" otherwise)",
+            );
+        }
+        Ok(())
+    }
+}
