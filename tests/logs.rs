@@ -129,7 +129,27 @@ async fn liveperson_flows(certs: &TestCerts, app: &backend::Backend) -> Vec<Stri
     lp.client_id = "lp-client".into();
     lp.client_secret = tether::redact::Secret::new(SECRET);
     lp.signing_key = key;
+    config.server.admin_token = Some(tether::redact::Secret::new(SECRET));
+    tracing::debug!(config = ?config, "the configuration with an admin token, as Debug");
     let tether = TestTether::start(config).await;
+    // The admin token in use, right and wrong, and an erasure and an export through it.
+    let admin = reqwest::Client::new();
+    for token in [SECRET, "wrong-admin-token"] {
+        let erased = admin
+            .delete(format!("{}/users/bob", tether.admin))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(erased.status(), if token == SECRET { 200 } else { 401 });
+    }
+    let exported = admin
+        .get(format!("{}/store/export", tether.admin))
+        .bearer_auth(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exported.status(), 200);
     let client = certs.client();
     let url = |path: &str| format!("{}/.tether{path}", tether.https);
     let mut secrets = Vec::new();
