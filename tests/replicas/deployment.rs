@@ -31,6 +31,10 @@ fn the_kubernetes_example_configuration_is_valid_and_takes_secrets_from_the_envi
     assert_eq!(config.livechat.token_cache, TokenCache::Replica);
     assert!(config.livechat.enabled && config.liveperson.enabled);
     assert!(
+        config.server.admin_token.is_some(),
+        "erasure works in the example (its admin listener is not on loopback)"
+    );
+    assert!(
         !config.liveperson.issuer.is_empty(),
         "one issuer for all replicas"
     );
@@ -41,6 +45,7 @@ fn the_kubernetes_example_configuration_is_valid_and_takes_secrets_from_the_envi
         "LIVECHAT_CLIENT_SECRET",
         "LIVECHAT_REFRESH_TOKEN",
         "LIVEPERSON_CLIENT_SECRET",
+        "TETHER_ADMIN_TOKEN",
     ] {
         assert!(
             text.contains(&format!("${{{name}}}")),
