@@ -45,7 +45,8 @@ fn partial_path(out: &Path) -> PathBuf {
 }
 
 async fn copy_into(config: &Config, target: &Path) -> Result<u64, CommandError> {
-    let db = open_database(target, true).map_err(|err| err.into_store_error())?;
+    let db = open_database(target, true, Some(super::COMMAND_CACHE_BYTES))
+        .map_err(|err| err.into_store_error())?;
     let (sink, mut rows) = mpsc::channel(1024);
     let reader = start_reading(config, true, sink)?;
     let writer = tokio::task::spawn_blocking(move || {

@@ -22,26 +22,28 @@ pub async fn forget(config: &Config, user: &str) -> Result<Forgotten, CommandErr
     }
     match config.store.kind {
         StoreKind::Memory => Err(memory_store_refused()),
-        StoreKind::File => match open_database(&config.store.path, false) {
-            // Nobody serves from the file: no tokens are cached anywhere.
-            Ok(db) => {
-                drop(db);
-                let store = FileStore::open(&config.store.path)?;
-                Ok(Forgotten {
-                    removed: store.remove_customer(user).await?,
+        StoreKind::File => {
+            match open_database(&config.store.path, false, Some(super::COMMAND_CACHE_BYTES)) {
+                // Nobody serves from the file: no tokens are cached anywhere.
+                Ok(db) => {
+                    drop(db);
+                    let store = FileStore::open(&config.store.path)?;
+                    Ok(Forgotten {
+                        removed: store.remove_customer(user).await?,
+                        through_running_tether: false,
+                    })
+                }
+                Err(OpenError::InUse(_)) => Ok(Forgotten {
+                    removed: AdminClient::new(config)?.erase(user).await?,
+                    through_running_tether: true,
+                }),
+                Err(OpenError::Missing(_)) => Ok(Forgotten {
+                    removed: false,
                     through_running_tether: false,
-                })
+                }),
+                Err(OpenError::Failed(err)) => Err(err.into()),
             }
-            Err(OpenError::InUse(_)) => Ok(Forgotten {
-                removed: AdminClient::new(config)?.erase(user).await?,
-                through_running_tether: true,
-            }),
-            Err(OpenError::Missing(_)) => Ok(Forgotten {
-                removed: false,
-                through_running_tether: false,
-            }),
-            Err(OpenError::Failed(err)) => Err(err.into()),
-        },
+        }
         StoreKind::Redis => {
             let store = open_redis(config).await?;
             // The erasure is logged in Redis: every replica drops its cached tokens.

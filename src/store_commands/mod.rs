@@ -22,6 +22,10 @@ use crate::store::{RedisStore, Row, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// The page cache of a store file a command reads or writes once: enough for redb's tree
+/// pages, so an export's memory stays flat whatever the number of mappings.
+const COMMAND_CACHE_BYTES: usize = 16 << 20;
+
 /// Why a store command failed, and its exit code.
 #[derive(Debug)]
 pub enum CommandError {
@@ -60,7 +64,7 @@ fn memory_store_refused() -> CommandError {
 
 /// Connects to Redis and checks it answers (and is recent enough) before any work starts.
 async fn open_redis(config: &Config) -> Result<RedisStore, CommandError> {
-    let store = RedisStore::open(&config.store)?;
+    let store = RedisStore::open(&config.store)?.without_mapping_cache();
     store.ping().await?;
     Ok(store)
 }
@@ -74,22 +78,25 @@ fn start_reading(
 ) -> Result<JoinHandle<Result<(), CommandError>>, CommandError> {
     match config.store.kind {
         StoreKind::Memory => Err(memory_store_refused()),
-        StoreKind::File => match open_database(&config.store.path, false) {
-            Ok(db) => Ok(tokio::task::spawn_blocking(move || {
-                crate::store::file::read_rows(&db, with_values, &sink).map_err(CommandError::from)
-            })),
-            Err(OpenError::InUse(_)) => {
-                let client = admin_client::AdminClient::new(config)?;
-                Ok(tokio::spawn(
-                    async move { client.rows(with_values, sink).await },
-                ))
+        StoreKind::File => {
+            match open_database(&config.store.path, false, Some(COMMAND_CACHE_BYTES)) {
+                Ok(db) => Ok(tokio::task::spawn_blocking(move || {
+                    crate::store::file::read_rows(&db, with_values, &sink)
+                        .map_err(CommandError::from)
+                })),
+                Err(OpenError::InUse(_)) => {
+                    let client = admin_client::AdminClient::new(config)?;
+                    Ok(tokio::spawn(
+                        async move { client.rows(with_values, sink).await },
+                    ))
+                }
+                Err(OpenError::Missing(path)) => Err(CommandError::Invalid(format!(
+                    "{}: no store file there (store.path)",
+                    path.display()
+                ))),
+                Err(OpenError::Failed(err)) => Err(err.into()),
             }
-            Err(OpenError::Missing(path)) => Err(CommandError::Invalid(format!(
-                "{}: no store file there (store.path)",
-                path.display()
-            ))),
-            Err(OpenError::Failed(err)) => Err(err.into()),
-        },
+        }
         StoreKind::Redis => {
             let config = config.clone();
             Ok(tokio::spawn(async move {

@@ -29,8 +29,13 @@ impl OpenError {
     }
 }
 
-/// Opens the database file, creating it (and its directory) when `create` is set.
-pub fn open_database(path: &Path, create: bool) -> Result<Database, OpenError> {
+/// Opens the database file, creating it (and its directory) when `create` is set, with a page
+/// cache of `cache_bytes` (redb's default, which grows to a gigabyte, when None).
+pub fn open_database(
+    path: &Path,
+    create: bool,
+    cache_bytes: Option<usize>,
+) -> Result<Database, OpenError> {
     if !create && !path.exists() {
         return Err(OpenError::Missing(path.to_path_buf()));
     }
@@ -38,7 +43,11 @@ pub fn open_database(path: &Path, create: bool) -> Result<Database, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|err| OpenError::Failed(failed(&dir.display().to_string(), err)))?;
     }
-    match Database::create(path) {
+    let mut builder = Database::builder();
+    if let Some(bytes) = cache_bytes {
+        builder.set_cache_size(bytes);
+    }
+    match builder.create(path) {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(OpenError::InUse(path.to_path_buf())),
         Err(err) => Err(OpenError::Failed(failed(&path.display().to_string(), err))),

@@ -70,7 +70,7 @@ fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
 impl FileStore {
     /// Opens (or creates) the database and loads every record into memory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Arc::new(open_database(path, true).map_err(OpenError::into_store_error)?);
+        let db = Arc::new(open_database(path, true, None).map_err(OpenError::into_store_error)?);
         let (customers, values) = load(&db)?;
         let (customers, values) = (Arc::new(customers), Arc::new(values));
         let (writer, queue) = mpsc::channel();

@@ -47,6 +47,9 @@ pub struct RedisStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
     timeout: Duration,
+    /// Whether `customers` is kept (not by one-off commands such as an import, which would only
+    /// fill memory with mappings they never read again).
+    caches_mappings: bool,
     /// Read-through cache of the mappings (a customer never changes; a cookie-grant secret does,
     /// so records with a secret are always read from Redis).
     customers: Arc<DashMap<String, CustomerRecord>>,
@@ -85,12 +88,29 @@ impl RedisStore {
             connection,
             prefix: config.prefix.as_str().into(),
             timeout: config.timeout,
+            caches_mappings: true,
             customers: Arc::default(),
             count: Arc::default(),
             described: Arc::default(),
             erasure_epoch: Arc::default(),
             errors: Arc::default(),
         })
+    }
+
+    /// For one-off commands: mappings are not cached in this process.
+    pub fn without_mapping_cache(mut self) -> Self {
+        self.caches_mappings = false;
+        self
+    }
+
+    /// Keeps a mapping read or written in the read-through cache (when this store caches).
+    fn remember(&self) -> impl Fn(String, CustomerRecord) + Send + 'static {
+        let (customers, caches) = (self.customers.clone(), self.caches_mappings);
+        move |user, record| {
+            if caches {
+                customers.insert(user, record);
+            }
+        }
     }
 
     fn key(&self, kind: &str, name: &str) -> String {
@@ -215,10 +235,10 @@ impl Store for RedisStore {
                 return Box::pin(async move { Ok(Some(record)) });
             }
         }
-        let (key, user, customers) = (
+        let (key, user, remember) = (
             self.key("customer:", user),
             user.to_string(),
-            self.customers.clone(),
+            self.remember(),
         );
         let (epoch, started) = (self.erasure_epoch.clone(), self.erasure_epoch.load(Relaxed));
         let read = self.query::<Option<Vec<u8>>>("read", redis::cmd("GET").arg(key).to_owned());
@@ -228,7 +248,7 @@ impl Store for RedisStore {
             };
             let record = CustomerRecord::decode(&bytes)?;
             if epoch.load(Relaxed) == started {
-                customers.insert(user, record.clone());
+                remember(user, record.clone());
             }
             Ok(Some(record))
         })
@@ -240,8 +260,7 @@ impl Store for RedisStore {
         record: CustomerRecord,
     ) -> BoxFuture<Result<CustomerRecord, StoreError>> {
         let keys = [self.key("customer:", user), self.key("customers", "")];
-        let (user, customers, count) =
-            (user.to_string(), self.customers.clone(), self.count.clone());
+        let (user, remember, count) = (user.to_string(), self.remember(), self.count.clone());
         let encoded = record.encode();
         // Running twice is safe: the second run finds the first one's record.
         let mut invocation = INSERT_IF_ABSENT.prepare_invoke();
@@ -252,7 +271,7 @@ impl Store for RedisStore {
             if winner == record {
                 count.fetch_add(1, Relaxed);
             }
-            customers.insert(user, winner.clone());
+            remember(user, winner.clone());
             Ok(winner)
         })
     }
@@ -263,12 +282,12 @@ impl Store for RedisStore {
         record: CustomerRecord,
     ) -> BoxFuture<Result<(), StoreError>> {
         let key = self.key("customer:", user);
-        let (user, customers) = (user.to_string(), self.customers.clone());
+        let (user, remember) = (user.to_string(), self.remember());
         let encoded = record.encode();
         let write = self.query::<()>("write", redis::cmd("SET").arg(key).arg(encoded).to_owned());
         Box::pin(async move {
             write.await?;
-            customers.insert(user, record);
+            remember(user, record);
             Ok(())
         })
     }
