@@ -179,9 +179,11 @@ async fn every_replica_drops_an_erased_users_tokens_within_the_poll_interval() {
 
     // Each replica still holding erin's token drops it within the documented bound; then
     // they all answer one new customer.
-    let bound = tether::store::POLL_INTERVAL * 3 + Duration::from_secs(1);
+    // The documented bound is one poll interval; the slack is for two shared, busy cores.
+    let deadline = erased_at + tether::store::POLL_INTERVAL * 3 + Duration::from_secs(2);
     for replica in &replicas {
-        wait_until("the replica drops erin's token", bound, || async {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        wait_until("the replica drops erin's token", left, || async {
             world.entity(replica, "erin").await != old
         })
         .await;
@@ -191,7 +193,6 @@ async fn every_replica_drops_an_erased_users_tokens_within_the_poll_interval() {
         let entity = world.entity(replica, "erin").await;
         assert_eq!(new.get_or_insert(entity.clone()), &entity);
     }
-    assert!(erased_at.elapsed() < bound + Duration::from_secs(2));
     assert_eq!(
         world.sandbox.customers_created(),
         2,
