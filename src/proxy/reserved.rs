@@ -1,9 +1,10 @@
 //! Deciding whether a request belongs to Tether (the reserved prefix) or to the app.
 //!
 //! The prefix is matched on the raw path, exactly. A path that only reaches the prefix after
-//! percent-decoding, dot-segment removal, slash merging or backslash folding (`/%2Etether/`,
-//! `/x/../.tether/`, `//.tether/`) is refused: some app or framework behind Tether could normalise
-//! it into the prefix, so neither side may serve it.
+//! percent-decoding, dot-segment removal, slash merging, backslash folding, dropping `;`
+//! path parameters (Tomcat, Jetty) or case folding (IIS) (`/%2Etether/`, `/x/../.tether/`,
+//! `//.tether/`, `/.tether;x/`, `/.TETHER/`) is refused: some app or framework behind Tether could
+//! normalise it into the prefix, so neither side may serve it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -21,25 +22,40 @@ pub fn classify<'a>(prefix: &str, path: &'a str) -> Route<'a> {
             return Route::Reserved(rest);
         }
     }
-    if could_disguise(path) && names_prefix(&normalise(path), prefix) {
-        return Route::Disguised;
+    let disguised = if needs_normalising(path) {
+        names_prefix(&normalise(path), prefix)
+    } else {
+        names_prefix(path, prefix) // only its case can differ
+    };
+    if disguised {
+        Route::Disguised
+    } else {
+        Route::App
     }
-    Route::App
 }
 
-/// Cheap pre-check: only paths with escapes, dot segments, doubled or back slashes need the slow
-/// normalisation.
-fn could_disguise(path: &str) -> bool {
-    path.contains('%') || path.contains("/.") || path.contains("//") || path.contains('\\')
+/// Cheap pre-check: only paths with escapes, dot segments, doubled or back slashes or path
+/// parameters need the slow normalisation.
+fn needs_normalising(path: &str) -> bool {
+    path.contains('%')
+        || path.contains("/.")
+        || path.contains("//")
+        || path.contains('\\')
+        || path.contains(';')
 }
 
+/// Whether the normalised path names the prefix, in any case.
 fn names_prefix(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    match (path.get(..prefix.len()), path.get(prefix.len()..)) {
+        (Some(head), Some(rest)) => {
+            head.eq_ignore_ascii_case(prefix) && (rest.is_empty() || rest.starts_with('/'))
+        }
+        _ => false,
+    }
 }
 
-/// Percent-decodes (repeatedly, to catch double encoding), folds `\` to `/`, merges slashes and
-/// removes dot segments.
+/// Percent-decodes (repeatedly, to catch double encoding), folds `\` to `/`, merges slashes, drops
+/// `;` parameters from each segment and removes dot segments.
 fn normalise(path: &str) -> String {
     let mut decoded = path.to_string();
     for _ in 0..3 {
@@ -52,6 +68,7 @@ fn normalise(path: &str) -> String {
     let decoded = decoded.replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
+        let segment = segment.split(';').next().unwrap_or("");
         match segment {
             "" | "." => {}
             ".." => {
@@ -114,6 +131,9 @@ mod tests {
             "/%41pp",
             "/.well-known/x",
             "/a//b",
+            "/About;jsessionid=1",
+            "/.TETHERx",
+            "/a;b/.tether",
         ] {
             assert_eq!(classify(P, path), Route::App, "{path}");
         }
@@ -131,6 +151,12 @@ mod tests {
             "\\.tether/x",
             "/%252Etether/x",
             "/%2F.tether",
+            "/.tether;x/livechat/token",
+            "/.tether;/x",
+            "/x/..;/.tether/",
+            "/.TETHER/livechat/token",
+            "/.Tether",
+            "/%2ETETHER/x",
         ] {
             assert_eq!(classify(P, path), Route::Disguised, "{path}");
         }

@@ -327,6 +327,8 @@ async fn reserved_prefix_is_never_forwarded() {
         "//.tether/x",
         "/./.tether",
         "/%252Etether",
+        "/.tether;x/livechat/token",
+        "/.TETHER/livechat/token",
     ] {
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
@@ -347,7 +349,7 @@ async fn reserved_prefix_is_never_forwarded() {
     assert!(tether
         .metrics()
         .await
-        .contains("tether_reserved_path_rejections_total 6"));
+        .contains("tether_reserved_path_rejections_total 8"));
 }
 
 #[tokio::test]
