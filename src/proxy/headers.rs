@@ -10,6 +10,7 @@ pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-fo
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -145,9 +146,15 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Sets X-Forwarded-For/Proto/Host/Port. The client's X-Forwarded-For chain is kept only when the
-/// peer is a trusted proxy; otherwise the peer address replaces it.
+/// Sets X-Forwarded-For/Proto/Host/Port, `Forwarded` (RFC 7239) and `X-Real-IP`. A client's
+/// chains (`X-Forwarded-For`, `Forwarded`) and `X-Real-IP` are kept only when the peer is a
+/// trusted proxy; otherwise what the peer sent is replaced, so an app reading any of them sees
+/// the real peer.
 pub fn set_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<HeaderValue>) {
+    set_rfc7239_forwarded(headers, conn, host.as_ref());
+    if !(conn.trusted_peer && headers.contains_key(&X_REAL_IP)) {
+        headers.insert(X_REAL_IP.clone(), conn.peer_ip.clone());
+    }
     let chain = if conn.trusted_peer {
         join_values(headers, &X_FORWARDED_FOR)
     } else {
@@ -168,6 +175,40 @@ pub fn set_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<Head
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host),
         None => headers.remove(&X_FORWARDED_HOST),
+    };
+}
+
+/// `Forwarded: for=<peer>;host="<host>";proto=<proto>`, after a trusted peer's own elements.
+fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<&HeaderValue>) {
+    let earlier = if conn.trusted_peer {
+        join_values(headers, &header::FORWARDED)
+    } else {
+        None
+    };
+    let mut value = earlier.unwrap_or_default();
+    if !value.is_empty() {
+        value.extend_from_slice(b", ");
+    }
+    let peer = conn.peer_ip.as_bytes();
+    // An IPv6 address is a quoted, bracketed node name (RFC 7239 section 6).
+    if peer.contains(&b':') {
+        value.extend_from_slice(b"for=\"[");
+        value.extend_from_slice(peer);
+        value.extend_from_slice(b"]\"");
+    } else {
+        value.extend_from_slice(b"for=");
+        value.extend_from_slice(peer);
+    }
+    if let Some(host) = host.filter(|host| !host.as_bytes().contains(&b'"')) {
+        value.extend_from_slice(b";host=\"");
+        value.extend_from_slice(host.as_bytes());
+        value.push(b'"');
+    }
+    value.extend_from_slice(b";proto=");
+    value.extend_from_slice(conn.proto.as_bytes());
+    match HeaderValue::from_bytes(&value) {
+        Ok(value) => headers.insert(header::FORWARDED, value),
+        Err(_) => headers.remove(header::FORWARDED),
     };
 }
 
@@ -282,5 +323,26 @@ mod tests {
         join_cookies(&mut headers);
         assert_eq!(headers.get_all("cookie").iter().count(), 1);
         assert_eq!(headers["cookie"], "a=1; b=2");
+    }
+
+    #[test]
+    fn forwarded_names_an_ipv6_peer_in_brackets_and_replaces_untrusted_values() {
+        let conn = ConnInfo::new(
+            "[2001:db8::7]:5000".parse().unwrap(),
+            "[::1]:8443".parse().unwrap(),
+            true,
+            &[],
+        );
+        let mut headers = map(&[("forwarded", "for=evil"), ("x-real-ip", "6.6.6.6")]);
+        set_forwarded(
+            &mut headers,
+            &conn,
+            Some(HeaderValue::from_static("brand.example")),
+        );
+        assert_eq!(
+            headers["forwarded"],
+            "for=\"[2001:db8::7]\";host=\"brand.example\";proto=https"
+        );
+        assert_eq!(headers["x-real-ip"], "2001:db8::7");
     }
 }

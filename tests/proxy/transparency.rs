@@ -39,11 +39,18 @@ async fn forwarded_headers_are_set_and_client_values_overwritten() {
         .header("x-forwarded-proto", "http")
         .header("x-forwarded-host", "evil.example")
         .header("x-forwarded-port", "1")
+        .header("x-real-ip", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6;proto=http")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let seen = backend.last("/echo/fwd");
+    assert_eq!(
+        seen.all("x-real-ip"),
+        ["127.0.0.1"],
+        "untrusted X-Real-IP replaced"
+    );
     let port = tether.tls_addr.port().to_string();
     assert_eq!(
         seen.all("x-forwarded-for"),
@@ -61,6 +68,11 @@ async fn forwarded_headers_are_set_and_client_values_overwritten() {
         Some(format!("localhost:{port}").as_str()),
         "Host passes through"
     );
+    assert_eq!(
+        seen.all("forwarded"),
+        [format!("for=127.0.0.1;host=\"localhost:{port}\";proto=https").as_str()],
+        "untrusted Forwarded replaced"
+    );
 }
 
 #[tokio::test]
@@ -72,12 +84,28 @@ async fn trusted_proxy_chain_is_extended() {
         .client()
         .get(format!("{}/echo/chain", tether.https))
         .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+        .header("x-real-ip", "203.0.113.7")
+        .header("forwarded", "for=203.0.113.7")
         .send()
         .await
         .unwrap();
+    let seen = backend.last("/echo/chain");
     assert_eq!(
-        backend.last("/echo/chain").all("x-forwarded-for"),
+        seen.all("x-forwarded-for"),
         ["203.0.113.7, 10.0.0.1, 127.0.0.1"]
+    );
+    assert_eq!(
+        seen.all("x-real-ip"),
+        ["203.0.113.7"],
+        "a trusted proxy's is kept"
+    );
+    let port = tether.tls_addr.port();
+    assert_eq!(
+        seen.all("forwarded"),
+        [
+            format!("for=203.0.113.7, for=127.0.0.1;host=\"localhost:{port}\";proto=https")
+                .as_str()
+        ]
     );
 }
 
