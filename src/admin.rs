@@ -21,6 +21,10 @@ pub trait ReadinessCheck: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Ok, or a short reason (never a secret).
     fn check(&self) -> BoxFuture<Result<(), String>>;
+    /// An advisory check reports under `warnings` and never fails readiness.
+    fn advisory(&self) -> bool {
+        false
+    }
 }
 
 /// The app accepts TCP connections.
@@ -79,16 +83,23 @@ impl Readiness {
         let results = futures_join_all(
             self.checks
                 .iter()
-                .map(|check| (check.name(), check.check())),
+                .map(|check| (check.name(), check.advisory(), check.check())),
         )
         .await;
+        let mut warnings = serde_json::Map::new();
         let mut report = serde_json::Map::new();
         let mut ready = !self.is_draining();
         report.insert(
             "draining".into(),
             serde_json::Value::Bool(self.is_draining()),
         );
-        for (name, result) in results {
+        for (name, advisory, result) in results {
+            if advisory {
+                if let Err(warning) = result {
+                    warnings.insert(name.into(), serde_json::Value::String(warning));
+                }
+                continue;
+            }
             let value = match result {
                 Ok(()) => "ok".to_string(),
                 Err(reason) => {
@@ -100,23 +111,25 @@ impl Readiness {
         }
         (
             ready,
-            serde_json::json!({ "ready": ready, "checks": report }),
+            serde_json::json!({ "ready": ready, "checks": report, "warnings": warnings }),
         )
     }
 }
 
+type Checked = (&'static str, bool, Result<(), String>);
+
 async fn futures_join_all(
-    checks: impl Iterator<Item = (&'static str, BoxFuture<Result<(), String>>)>,
-) -> Vec<(&'static str, Result<(), String>)> {
+    checks: impl Iterator<Item = (&'static str, bool, BoxFuture<Result<(), String>>)>,
+) -> Vec<Checked> {
     let handles: Vec<_> = checks
-        .map(|(name, future)| (name, tokio::spawn(future)))
+        .map(|(name, advisory, future)| (name, advisory, tokio::spawn(future)))
         .collect();
     let mut results = Vec::with_capacity(handles.len());
-    for (name, handle) in handles {
+    for (name, advisory, handle) in handles {
         let result = handle
             .await
             .unwrap_or_else(|_| Err("check panicked".to_string()));
-        results.push((name, result));
+        results.push((name, advisory, result));
     }
     results
 }

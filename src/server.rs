@@ -97,6 +97,10 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         certs.clone(),
         config.tls.min_version,
     )));
+    checks.push(Arc::new(tls::ExpiryWarning {
+        store: certs.clone(),
+        threshold: config.tls.expiry_warning,
+    }));
     checks.insert(
         0,
         Arc::new(UpstreamReachable {

@@ -202,15 +202,54 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-/// The certificate's expiry for /metrics (alerts compute the days left from it).
+/// Seconds until the certificate in service expires (negative once it has).
+fn seconds_left(store: &CertStore) -> Option<i64> {
+    let now = i64::try_from(crate::clock::now_ms() / 1000).ok()?;
+    Some(store.not_after()? - now)
+}
+
+/// The certificate's expiry for /metrics: when, and the days left.
 pub fn expiry_metric(store: Arc<CertStore>) -> crate::metrics::MetricsSource {
     Arc::new(move |out: &mut String| {
-        if let Some(not_after) = store.not_after() {
+        if let (Some(not_after), Some(left)) = (store.not_after(), seconds_left(&store)) {
+            let days = left as f64 / 86400.0;
             out.push_str(&format!(
-                "# HELP tether_tls_certificate_expiry_seconds When the served certificate expires (notAfter), Unix time.\n# TYPE tether_tls_certificate_expiry_seconds gauge\ntether_tls_certificate_expiry_seconds {not_after}\n"
+                "# HELP tether_tls_certificate_expiry_seconds When the served certificate expires (notAfter), Unix time.\n# TYPE tether_tls_certificate_expiry_seconds gauge\ntether_tls_certificate_expiry_seconds {not_after}\n# HELP tether_tls_certificate_days_left Days until the served certificate expires.\n# TYPE tether_tls_certificate_days_left gauge\ntether_tls_certificate_days_left {days:.2}\n"
             ));
         }
     })
+}
+
+/// /readyz warns (under `warnings`, without failing) when the certificate expires within
+/// `tls.expiry_warning`: Tether keeps serving it, but someone should renew it.
+pub struct ExpiryWarning {
+    pub store: Arc<CertStore>,
+    pub threshold: std::time::Duration,
+}
+
+impl crate::admin::ReadinessCheck for ExpiryWarning {
+    fn name(&self) -> &'static str {
+        "certificate"
+    }
+
+    fn advisory(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> crate::proxy::BoxFuture<Result<(), String>> {
+        let left = seconds_left(&self.store);
+        let threshold = i64::try_from(self.threshold.as_secs()).unwrap_or(i64::MAX);
+        Box::pin(async move {
+            match left {
+                Some(left) if left <= 0 => Err("the certificate has expired".into()),
+                Some(left) if left < threshold => Err(format!(
+                    "the certificate expires in {:.1} days",
+                    left as f64 / 86400.0
+                )),
+                _ => Ok(()),
+            }
+        })
+    }
 }
 
 /// The rustls server configuration: TLS 1.2+ (or 1.3 only), ALPN h2 and http/1.1.

@@ -108,6 +108,9 @@ pub struct TlsConfig {
     /// How often the certificate files are checked for a change (a symlink swap counts).
     #[serde(deserialize_with = "de_duration")]
     pub reload_interval: Duration,
+    /// /readyz warns (without failing) when the certificate expires sooner than this.
+    #[serde(deserialize_with = "de_duration")]
+    pub expiry_warning: Duration,
 }
 
 impl Default for TlsConfig {
@@ -119,6 +122,7 @@ impl Default for TlsConfig {
             self_signed_names: vec!["localhost".into(), "127.0.0.1".into()],
             min_version: TlsVersion::Tls12,
             reload_interval: Duration::from_secs(2),
+            expiry_warning: Duration::from_secs(14 * 86400),
         }
     }
 }

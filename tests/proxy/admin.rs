@@ -87,3 +87,42 @@ async fn failed_handshakes_are_counted() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_certificate_close_to_expiry_is_a_readiness_warning_and_a_metric() {
+    let certs = TestCerts::new();
+    certs.write_leaf_with("soon", &certs.cert_path, &certs.key_path, |params| {
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+    });
+    let app = crate::support::backend::Backend::start().await;
+    let tether = TestTether::start(config_for(app.addr, &certs)).await;
+    let ready = reqwest::get(format!("{}/readyz", tether.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "a warning, not a failure");
+    let report: serde_json::Value = ready.json().await.unwrap();
+    let warning = report["warnings"]["certificate"].as_str().unwrap();
+    assert!(
+        warning.contains("expires in 4.9") || warning.contains("expires in 5.0"),
+        "{warning}"
+    );
+    let days: f64 = tether
+        .metrics()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix("tether_tls_certificate_days_left "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((4.9..=5.0).contains(&days), "{days}");
+
+    // A long-lived certificate: no warning.
+    let (_certs, _app, healthy) = start_app_and_tether(|_| {}).await;
+    let report: serde_json::Value = reqwest::get(format!("{}/readyz", healthy.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["warnings"], serde_json::json!({}));
+}

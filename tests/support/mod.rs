@@ -45,10 +45,22 @@ impl TestCerts {
 
     /// Issues a fresh leaf with the given common name into `cert`/`key`; returns its DER.
     pub fn write_leaf(&self, common_name: &str, cert: &Path, key: &Path) -> Vec<u8> {
+        self.write_leaf_with(common_name, cert, key, |_| {})
+    }
+
+    /// `write_leaf` with `adjust` applied to the certificate's parameters (validity, say).
+    pub fn write_leaf_with(
+        &self,
+        common_name: &str,
+        cert: &Path,
+        key: &Path,
+        adjust: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> Vec<u8> {
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let mut params =
             rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
                 .unwrap();
+        adjust(&mut params);
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
