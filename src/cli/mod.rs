@@ -34,6 +34,9 @@ enum Command {
     Check {
         #[arg(long, short, value_name = "PATH")]
         config: PathBuf,
+        /// Production-unsafe settings are errors (exit 2), not warnings.
+        #[arg(long)]
+        strict: bool,
     },
     /// LivePerson's signing key: print the one-line public key and `kid` for LivePerson's console,
     /// or generate a new key.
@@ -77,7 +80,7 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { config } => serve::check(&config),
+        Command::Check { config, strict } => serve::check(&config, strict),
         Command::Run { config } => serve::run(&config),
         Command::Demo { listen } => serve::demo(listen),
         Command::LivepersonKey {

@@ -5,9 +5,17 @@ use crate::config::{self, Config, ConfigError};
 use crate::{logging, tls};
 use std::process::ExitCode;
 
-pub fn check(path: &std::path::Path) -> ExitCode {
+pub fn check(path: &std::path::Path, strict: bool) -> ExitCode {
     match config::load_file(path).and_then(|config| check_named_files(&config).map(|()| config)) {
         Ok(config) => {
+            let warnings = warnings_for(&config);
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            if strict && !warnings.is_empty() {
+                eprintln!("{} production-unsafe settings (--strict)", warnings.len());
+                return ExitCode::from(EXIT_INVALID);
+            }
             println!(
                 "{}: ok (TLS on {}, app at http://{})",
                 path.display(),
@@ -21,6 +29,27 @@ pub fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// Production-unsafe settings, and a Redis store that answers but would lose mappings (a Redis
+/// that does not answer is not the file's fault: Tether starts without it).
+fn warnings_for(config: &Config) -> Vec<String> {
+    let mut warnings: Vec<String> = config::production_warnings(config)
+        .iter()
+        .map(ConfigError::as_warning)
+        .collect();
+    if config.store.kind == config::StoreKind::Redis {
+        let durability = current_thread_runtime().ok().and_then(|runtime| {
+            runtime.block_on(async {
+                let store = crate::store::RedisStore::open(&config.store).ok()?;
+                store.durability().await.ok().flatten()
+            })
+        });
+        if let Some(problem) = durability {
+            warnings.push(config.origin.error_at("store.url", problem).as_warning());
+        }
+    }
+    warnings
 }
 
 /// The checks that read other files or need more than one key: certificate pair, log filter.

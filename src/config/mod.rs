@@ -3,11 +3,13 @@
 //!
 //! Key names are part of Tether's public interface (see the README); unknown keys are errors.
 
+mod advice;
 mod liveperson;
 mod load;
 pub mod units;
 mod validate;
 
+pub use advice::production_warnings;
 pub use liveperson::{is_web_url, JweEnc, LivePersonConfig, PageFlow, SubjectKind, MAX_CODE_TTL};
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod backup;
+mod checking;
 mod erasure;
 mod moving;
 mod watching;

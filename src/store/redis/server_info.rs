@@ -28,22 +28,49 @@ pub(super) fn describe_server(
             "the store needs Redis 6.0 or newer (or Valkey); the server is {version}"
         )));
     }
-    let aof = info_field(persistence, "aof_enabled") == Some("1");
-    match (aof, fsync) {
-        (true, Some("always")) => {
+    match durability_problem(persistence, fsync) {
+        None => {
             tracing::info!(server = %version, "redis store: every write is fsynced before it is acknowledged")
         }
-        (true, fsync) => tracing::warn!(
-            server = %version,
-            appendfsync = fsync.unwrap_or("unknown"),
-            "redis store: with appendfsync other than always, a crash of the Redis host can lose the last second of new mappings"
-        ),
-        (false, _) => tracing::warn!(
-            server = %version,
-            "redis store: the server runs without appendonly; a Redis restart loses every user's LiveChat customer mapping (set appendonly yes, appendfsync always)"
-        ),
+        Some(problem) => tracing::warn!(server = %version, "redis store: {problem}"),
     }
     Ok(())
+}
+
+/// What the server's persistence settings would lose, if anything.
+pub(super) fn durability_problem(persistence: &str, fsync: Option<&str>) -> Option<String> {
+    let aof = info_field(persistence, "aof_enabled") == Some("1");
+    match (aof, fsync) {
+        (true, Some("always")) => None,
+        (true, fsync) => Some(format!(
+            "with appendfsync {} (not always), a crash of the Redis host can lose the last second of new mappings",
+            fsync.unwrap_or("unknown")
+        )),
+        (false, _) => Some(
+            "the server runs without appendonly; a Redis restart loses every user's LiveChat customer mapping (set appendonly yes, appendfsync always)".into(),
+        ),
+    }
+}
+
+impl super::RedisStore {
+    /// Reads the server's persistence settings: what they would lose, if anything.
+    pub fn durability(&self) -> crate::proxy::BoxFuture<Result<Option<String>, StoreError>> {
+        self.bounded("info", async move |mut c: redis::aio::ConnectionManager| {
+            let persistence: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut c)
+                .await?;
+            // CONFIG may be disabled on managed services; then the fsync policy is unknown.
+            let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("appendfsync")
+                .query_async(&mut c)
+                .await
+                .ok();
+            let fsync = fsync.and_then(|pair| pair.get(1).cloned());
+            Ok(durability_problem(&persistence, fsync.as_deref()))
+        })
+    }
 }
 
 #[cfg(test)]
