@@ -11,7 +11,7 @@
 use crate::erasure::Eraser;
 use crate::proxy::full;
 use crate::redact::Secret;
-use crate::store::{Row, Store};
+use crate::store::Row;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
@@ -22,9 +22,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
-/// The store and the eraser, with the token that guards them.
+/// The eraser (and its store), with the token that guards them.
 pub struct StoreAdmin {
-    pub store: Arc<dyn Store>,
     pub eraser: Arc<Eraser>,
     pub token: Option<Secret>,
 }
@@ -119,7 +118,7 @@ impl StoreAdmin {
     fn stream_rows(&self, with_values: bool) -> Response<AdminBody> {
         let (rows_tx, mut rows) = mpsc::channel::<Row>(1024);
         let (body_tx, body) = mpsc::channel(4);
-        let reading = self.store.rows(with_values, rows_tx);
+        let reading = self.eraser.store().rows(with_values, rows_tx);
         tokio::spawn(async move {
             let reader = tokio::spawn(reading);
             let mut chunk = String::with_capacity(64 * 1024);

@@ -28,8 +28,9 @@ pub struct Extensions {
     pub endpoints: EndpointsFactory,
     pub checks: Vec<Arc<dyn ReadinessCheck>>,
     pub metrics: Vec<MetricsSource>,
-    /// The store and its eraser, when a vendor uses one (for the admin store endpoints).
-    pub store: Option<(Arc<dyn crate::store::Store>, Arc<Eraser>)>,
+    /// The eraser (and through it the store), when a vendor uses a store: for the admin store
+    /// endpoints and the erasure log.
+    pub eraser: Option<Arc<Eraser>>,
 }
 
 /// Assembles the vendor services the configuration enables.
@@ -117,10 +118,10 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     } else {
         None
     };
-    let store = store.map(|store| {
+    let eraser = store.map(|store| {
         let tokens = livechat.as_ref().map(|livechat| livechat.tokens.clone());
-        let eraser = Arc::new(Eraser::new(store.clone(), tokens));
-        let (counted, failing) = (eraser.clone(), store.clone());
+        let eraser = Arc::new(Eraser::new(store, tokens));
+        let counted = eraser.clone();
         metrics.push(Arc::new(move |out: &mut String| {
             crate::metrics::write_counter(
                 out,
@@ -132,10 +133,10 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
                 out,
                 "tether_store_errors_total",
                 "Store operations that failed (unreachable, timed out, refused).",
-                failing.error_count(),
+                counted.store().error_count(),
             );
         }));
-        (store, eraser)
+        eraser
     });
     let config = config.clone();
     let endpoints: EndpointsFactory = Arc::new(move || {
@@ -149,7 +150,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         endpoints,
         checks,
         metrics,
-        store,
+        eraser,
     })
 }
 

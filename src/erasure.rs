@@ -29,6 +29,10 @@ impl Eraser {
         }
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Erases `user`; true if a mapping was recorded. Cached tokens are dropped either way.
     pub async fn erase(&self, user: &str) -> Result<bool, StoreError> {
         // The mapping first: a token request racing this one then finds no customer to cache.

@@ -75,7 +75,7 @@ pub async fn start_proxy_only(config: Config) -> Result<Running, StartError> {
         endpoints,
         checks: Vec::new(),
         metrics: Vec::new(),
-        store: None,
+        eraser: None,
     };
     start_with(config, extensions).await
 }
@@ -86,7 +86,7 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         endpoints,
         mut checks,
         metrics,
-        store,
+        eraser,
     } = extensions;
     let certs = CertStore::load(&config.tls)
         .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
@@ -163,7 +163,7 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
     }
     let shared_config = config;
     let mut background = Vec::new();
-    let store_admin = store.map(|(store, eraser)| {
+    let store_admin = eraser.map(|eraser| {
         if shared_config.store.kind == StoreKind::Redis {
             // Other replicas erase too: follow the shared erasure log.
             background.push(tokio::spawn(
@@ -171,7 +171,6 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
             ));
         }
         Arc::new(StoreAdmin {
-            store,
             eraser,
             token: shared_config.server.admin_token.clone(),
         })

@@ -202,17 +202,16 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-/// Seconds until the certificate in service expires (negative once it has).
-fn seconds_left(store: &CertStore) -> Option<i64> {
-    let now = i64::try_from(crate::clock::now_ms() / 1000).ok()?;
-    Some(store.not_after()? - now)
+/// Seconds from now until `not_after` (negative once it has passed).
+fn seconds_until(not_after: i64) -> i64 {
+    not_after.saturating_sub(i64::try_from(crate::clock::now_secs()).unwrap_or(i64::MAX))
 }
 
 /// The certificate's expiry for /metrics: when, and the days left.
 pub fn expiry_metric(store: Arc<CertStore>) -> crate::metrics::MetricsSource {
     Arc::new(move |out: &mut String| {
-        if let (Some(not_after), Some(left)) = (store.not_after(), seconds_left(&store)) {
-            let days = left as f64 / 86400.0;
+        if let Some(not_after) = store.not_after() {
+            let days = seconds_until(not_after) as f64 / 86400.0;
             out.push_str(&format!(
                 "# HELP tether_tls_certificate_expiry_seconds When the served certificate expires (notAfter), Unix time.\n# TYPE tether_tls_certificate_expiry_seconds gauge\ntether_tls_certificate_expiry_seconds {not_after}\n# HELP tether_tls_certificate_days_left Days until the served certificate expires.\n# TYPE tether_tls_certificate_days_left gauge\ntether_tls_certificate_days_left {days:.2}\n"
             ));
@@ -237,7 +236,7 @@ impl crate::admin::ReadinessCheck for ExpiryWarning {
     }
 
     fn check(&self) -> crate::proxy::BoxFuture<Result<(), String>> {
-        let left = seconds_left(&self.store);
+        let left = self.store.not_after().map(seconds_until);
         let threshold = i64::try_from(self.threshold.as_secs()).unwrap_or(i64::MAX);
         Box::pin(async move {
             match left {

@@ -16,6 +16,7 @@ mod oauth;
 mod params;
 pub mod sdes;
 
+use crate::clock::now_secs;
 use crate::config::{Config, PageFlow};
 use crate::identity::{Identity, IdentityResolver};
 use crate::metrics::MetricsSource;
@@ -32,7 +33,7 @@ use keys::SigningKey;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Counters for /metrics.
 #[derive(Default)]
@@ -296,7 +297,7 @@ impl LivePerson {
         user: &Identity,
         nonce: Option<&str>,
     ) -> Result<String, Box<Response<ResponseBody>>> {
-        let claims = self.claims.build(issuer, user, nonce, unix_now());
+        let claims = self.claims.build(issuer, user, nonce, now_secs());
         let signed = jose::sign(&self.key, &claims);
         let token = signed.and_then(|jws| match &self.encrypter {
             Some(encrypter) => encrypter.encrypt(&jws),
@@ -378,7 +379,7 @@ impl LivePerson {
             redirect_uri_given: request.redirect_uri_given,
             challenge: request.challenge,
             id_token: self.id_token(issuer, user, request.nonce)?,
-            expires_at: unix_now() + self.code_ttl.as_secs().max(1),
+            expires_at: now_secs() + self.code_ttl.as_secs().max(1),
         };
         match codes::issue(self.store.as_ref(), &grant, self.code_ttl).await {
             Ok(code) => {
@@ -482,11 +483,4 @@ fn public_json(body: Bytes) -> Response<ResponseBody> {
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -3,7 +3,8 @@
 
 use super::codes::{self, Exchange, PkceMethod, Refused};
 use super::params::{self, Params};
-use super::{refusal_with, unix_now, CodeRequest, LivePerson};
+use super::{refusal_with, CodeRequest, LivePerson};
+use crate::clock::now_secs;
 use crate::identity::IdentityResolver;
 use crate::proxy::{ConnInfo, ResponseBody};
 use crate::respond::refusal;
@@ -58,7 +59,7 @@ impl LivePerson {
             client_id: &client_id,
             redirect_uri: params.get("redirect_uri"),
             verifier: params.get("code_verifier"),
-            now: unix_now(),
+            now: now_secs(),
         };
         let grant = match codes::redeem(self.store.as_ref(), &exchange).await {
             Ok(Ok(grant)) => grant,

@@ -185,28 +185,22 @@ fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<
     } else {
         None
     };
+    let host = host.filter(|host| !host.as_bytes().contains(&b'"'));
     let mut value = earlier.unwrap_or_default();
+    value.reserve(64 + host.map_or(0, |host| host.len()));
     if !value.is_empty() {
         value.extend_from_slice(b", ");
     }
-    let peer = conn.peer_ip.as_bytes();
-    // An IPv6 address is a quoted, bracketed node name (RFC 7239 section 6).
-    if peer.contains(&b':') {
-        value.extend_from_slice(b"for=\"[");
-        value.extend_from_slice(peer);
-        value.extend_from_slice(b"]\"");
-    } else {
-        value.extend_from_slice(b"for=");
-        value.extend_from_slice(peer);
-    }
-    if let Some(host) = host.filter(|host| !host.as_bytes().contains(&b'"')) {
+    value.extend_from_slice(conn.forwarded_for.as_bytes());
+    if let Some(host) = host {
         value.extend_from_slice(b";host=\"");
         value.extend_from_slice(host.as_bytes());
         value.push(b'"');
     }
     value.extend_from_slice(b";proto=");
     value.extend_from_slice(conn.proto.as_bytes());
-    match HeaderValue::from_bytes(&value) {
+    // Handed over, not copied again.
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         Ok(value) => headers.insert(header::FORWARDED, value),
         Err(_) => headers.remove(header::FORWARDED),
     };

@@ -35,6 +35,9 @@ pub struct ConnInfo {
     /// The peer is in `server.trusted_proxies`.
     pub trusted_peer: bool,
     peer_ip: HeaderValue,
+    /// `for=<peer>` as RFC 7239 writes it (an IPv6 address quoted and bracketed), made once per
+    /// connection for the `Forwarded` header.
+    forwarded_for: Box<str>,
     proto: HeaderValue,
     local_port: HeaderValue,
 }
@@ -42,12 +45,17 @@ pub struct ConnInfo {
 impl ConnInfo {
     pub fn new(peer: SocketAddr, local: SocketAddr, tls: bool, trusted_proxies: &[IpNet]) -> Self {
         let ip = peer.ip().to_canonical();
+        let forwarded_for = match ip {
+            std::net::IpAddr::V4(v4) => format!("for={v4}"),
+            std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
+        };
         Self {
             peer,
             tls,
             trusted_peer: trusted_proxies.iter().any(|net| net.contains(&ip)),
             peer_ip: HeaderValue::from_str(&ip.to_string())
                 .expect("an IP address is a valid header value"),
+            forwarded_for: forwarded_for.into(),
             proto: HeaderValue::from_static(if tls { "https" } else { "http" }),
             local_port: HeaderValue::from(local.port()),
         }

@@ -3,7 +3,7 @@
 use super::admin_client::AdminClient;
 use super::{memory_store_refused, open_redis, CommandError};
 use crate::config::{Config, StoreKind};
-use crate::store::file::{open_database, OpenError};
+use crate::store::file::OpenError;
 use crate::store::{FileStore, Store};
 use std::time::Duration;
 
@@ -22,28 +22,23 @@ pub async fn forget(config: &Config, user: &str) -> Result<Forgotten, CommandErr
     }
     match config.store.kind {
         StoreKind::Memory => Err(memory_store_refused()),
-        StoreKind::File => {
-            match open_database(&config.store.path, false, Some(super::COMMAND_CACHE_BYTES)) {
-                // Nobody serves from the file: no tokens are cached anywhere.
-                Ok(db) => {
-                    drop(db);
-                    let store = FileStore::open(&config.store.path)?;
-                    Ok(Forgotten {
-                        removed: store.remove_customer(user).await?,
-                        through_running_tether: false,
-                    })
-                }
-                Err(OpenError::InUse(_)) => Ok(Forgotten {
-                    removed: AdminClient::new(config)?.erase(user).await?,
-                    through_running_tether: true,
-                }),
-                Err(OpenError::Missing(_)) => Ok(Forgotten {
-                    removed: false,
-                    through_running_tether: false,
-                }),
-                Err(OpenError::Failed(err)) => Err(err.into()),
-            }
-        }
+        // No store file yet: nobody was ever recorded (and none is created here).
+        StoreKind::File if !config.store.path.exists() => Ok(Forgotten {
+            removed: false,
+            through_running_tether: false,
+        }),
+        StoreKind::File => match FileStore::try_open(&config.store.path) {
+            // Nobody serves from the file: no tokens are cached anywhere.
+            Ok(store) => Ok(Forgotten {
+                removed: store.remove_customer(user).await?,
+                through_running_tether: false,
+            }),
+            Err(OpenError::InUse(_)) => Ok(Forgotten {
+                removed: AdminClient::new(config)?.erase(user).await?,
+                through_running_tether: true,
+            }),
+            Err(err) => Err(err.into_store_error().into()),
+        },
         StoreKind::Redis => {
             let store = open_redis(config).await?;
             // The erasure is logged in Redis: every replica drops its cached tokens.

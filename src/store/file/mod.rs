@@ -70,7 +70,16 @@ fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
 impl FileStore {
     /// Opens (or creates) the database and loads every record into memory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Arc::new(open_database(path, true, None).map_err(OpenError::into_store_error)?);
+        Self::try_open(path).map_err(OpenError::into_store_error)
+    }
+
+    /// `open`, telling a file another process holds (`OpenError::InUse`) apart.
+    pub fn try_open(path: &Path) -> Result<Self, OpenError> {
+        let db = Arc::new(open_database(path, true, None)?);
+        Self::load_and_start_writer(db).map_err(OpenError::Failed)
+    }
+
+    fn load_and_start_writer(db: Arc<Database>) -> Result<Self, StoreError> {
         let (customers, values) = load(&db)?;
         let (customers, values) = (Arc::new(customers), Arc::new(values));
         let (writer, queue) = mpsc::channel();

@@ -468,18 +468,7 @@ impl Store for RedisStore {
                 return Ok((customers, None));
             }
             let server: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
-            let persistence: String = redis::cmd("INFO")
-                .arg("persistence")
-                .query_async(&mut c)
-                .await?;
-            // CONFIG may be disabled on managed services; then the fsync policy is unknown.
-            let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("appendfsync")
-                .query_async(&mut c)
-                .await
-                .ok();
-            let fsync = fsync.and_then(|pair| pair.get(1).cloned());
+            let (persistence, fsync) = server_info::read_persistence(&mut c).await?;
             Ok((customers, Some((server, persistence, fsync))))
         });
         Box::pin(async move {

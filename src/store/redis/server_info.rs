@@ -56,21 +56,25 @@ impl super::RedisStore {
     /// Reads the server's persistence settings: what they would lose, if anything.
     pub fn durability(&self) -> crate::proxy::BoxFuture<Result<Option<String>, StoreError>> {
         self.bounded("info", async move |mut c: redis::aio::ConnectionManager| {
-            let persistence: String = redis::cmd("INFO")
-                .arg("persistence")
-                .query_async(&mut c)
-                .await?;
-            // CONFIG may be disabled on managed services; then the fsync policy is unknown.
-            let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("appendfsync")
-                .query_async(&mut c)
-                .await
-                .ok();
-            let fsync = fsync.and_then(|pair| pair.get(1).cloned());
+            let (persistence, fsync) = read_persistence(&mut c).await?;
             Ok(durability_problem(&persistence, fsync.as_deref()))
         })
     }
+}
+
+/// `INFO persistence` and the `appendfsync` policy (unknown where CONFIG is disabled, as on
+/// managed services).
+pub(super) async fn read_persistence(
+    c: &mut redis::aio::ConnectionManager,
+) -> redis::RedisResult<(String, Option<String>)> {
+    let persistence: String = redis::cmd("INFO").arg("persistence").query_async(c).await?;
+    let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("appendfsync")
+        .query_async(c)
+        .await
+        .ok();
+    Ok((persistence, fsync.and_then(|pair| pair.get(1).cloned())))
 }
 
 #[cfg(test)]
