@@ -39,14 +39,7 @@ async fn a_backup_during_first_logins_holds_every_mapping_acknowledged_before_it
         )
         .await;
         let started = Instant::now();
-        let outcome = tether_command(vec![
-            "store".into(),
-            "backup".into(),
-            "--config".into(),
-            config.display().to_string(),
-            out.display().to_string(),
-        ])
-        .await;
+        let outcome = store_command("backup", &config, &[out.to_str().unwrap()]).await;
         (started, outcome)
     };
     let (answers, (started, (code, _, stderr))) =
@@ -86,19 +79,11 @@ async fn a_backup_of_a_stopped_store_is_a_copy_and_never_overwrites() {
     }
     let config = command_config(dir.path(), "b.toml", &StoreAt::File(path.clone()), None);
     let out = dir.path().join("copy.db");
-    let backup = || {
-        vec![
-            "store".to_string(),
-            "backup".into(),
-            "--config".into(),
-            config.display().to_string(),
-            out.display().to_string(),
-        ]
-    };
-    let (code, _, stderr) = tether_command(backup()).await;
+    let out_arg = [out.to_str().unwrap()];
+    let (code, _, stderr) = store_command("backup", &config, &out_arg).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("backed up 1000 rows"), "{stderr}");
-    let (code, _, stderr) = tether_command(backup()).await;
+    let (code, _, stderr) = store_command("backup", &config, &out_arg).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("exists already"), "{stderr}");
     let copy = FileStore::open(&out).unwrap();

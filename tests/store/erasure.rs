@@ -73,16 +73,7 @@ async fn forget_works_on_the_file_store_with_and_without_a_running_tether() {
         &StoreAt::File(path.clone()),
         Some(&tether.admin),
     );
-    let forget = |user: &str| {
-        vec![
-            "store".to_string(),
-            "forget".into(),
-            "--config".into(),
-            config.display().to_string(),
-            user.into(),
-        ]
-    };
-    let (code, _, stderr) = tether_command(forget("carol")).await;
+    let (code, _, stderr) = store_command("forget", &config, &["carol"]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("through the running Tether"), "{stderr}");
     let second = world.entity(&tether, "carol").await;
@@ -90,20 +81,13 @@ async fn forget_works_on_the_file_store_with_and_without_a_running_tether() {
 
     // Without an admin token to ask with, the command says what to do.
     let tokenless = command_config(dir.path(), "n.toml", &StoreAt::File(path.clone()), None);
-    let (code, _, stderr) = tether_command(vec![
-        "store".into(),
-        "forget".into(),
-        "--config".into(),
-        tokenless.display().to_string(),
-        "dave".into(),
-    ])
-    .await;
+    let (code, _, stderr) = store_command("forget", &tokenless, &["dave"]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("server.admin_token"), "{stderr}");
 
     // Stopped: the command opens the file itself.
     stop(tether).await;
-    let (code, _, stderr) = tether_command(forget("dave")).await;
+    let (code, _, stderr) = store_command("forget", &config, &["dave"]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("through the running Tether"), "{stderr}");
     let records = crate::moving::records_in(&path).await;
@@ -167,14 +151,7 @@ async fn every_replica_drops_an_erased_users_tokens_within_the_poll_interval() {
     let dir = tempfile::tempdir().unwrap();
     let config = command_config(dir.path(), "r.toml", &store, None);
     let erased_at = std::time::Instant::now();
-    let (code, _, stderr) = tether_command(vec![
-        "store".into(),
-        "forget".into(),
-        "--config".into(),
-        config.display().to_string(),
-        "erin".into(),
-    ])
-    .await;
+    let (code, _, stderr) = store_command("forget", &config, &["erin"]).await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // Each replica still holding erin's token drops it within the documented bound; then

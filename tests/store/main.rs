@@ -53,11 +53,23 @@ pub fn command_config(dir: &Path, name: &str, store: &StoreAt, admin: Option<&st
     path
 }
 
-/// Runs `tether` with `args` off the async runtime: (exit code, stdout, stderr).
-pub async fn tether_command(args: Vec<String>) -> (Option<i32>, String, String) {
+/// Runs `tether store VERB --config CONFIG ARGS...` (the real binary) off the async runtime:
+/// (exit code, stdout, stderr).
+pub async fn store_command(
+    verb: &str,
+    config: &Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut all = vec![
+        "store".to_string(),
+        verb.to_string(),
+        "--config".to_string(),
+        config.display().to_string(),
+    ];
+    all.extend(args.iter().map(|arg| arg.to_string()));
     tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_tether(&args)
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_tether(&all)
     })
     .await
     .unwrap()
@@ -126,6 +138,18 @@ impl World {
             .counters()
             .info_calls
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `tether` answers each user's recorded customer (`where_` names the store in failures).
+    pub async fn assert_customers(
+        &self,
+        tether: &TestTether,
+        users: &[(String, String)],
+        where_: &str,
+    ) {
+        for (user, entity) in users {
+            assert_eq!(&self.entity(tether, user).await, entity, "{user} {where_}");
+        }
     }
 
     /// The entity id `tether` answers for `user`, who logs in with a session cookie.

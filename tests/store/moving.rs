@@ -52,20 +52,9 @@ pub async fn records_in(path: &Path) -> HashMap<String, CustomerRecord> {
 
 /// `tether store export --with-values`: the JSON Lines it wrote.
 async fn export_with_values(config: &Path) -> String {
-    let (code, stdout, stderr) = tether_command(args(&[
-        "store",
-        "export",
-        "--with-values",
-        "--config",
-        config.to_str().unwrap(),
-    ]))
-    .await;
+    let (code, stdout, stderr) = store_command("export", config, &["--with-values"]).await;
     assert_eq!(code, Some(0), "{stderr}");
     stdout
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|part| part.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,16 +101,8 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
         .count();
     assert_eq!(mappings, expected.len());
     std::fs::write(&export, &stdout).unwrap();
-    let import = |config: &Path| {
-        args(&[
-            "store",
-            "import",
-            "--config",
-            config.to_str().unwrap(),
-            export.to_str().unwrap(),
-        ])
-    };
-    let (code, _, stderr) = tether_command(import(&to_redis)).await;
+    let export_file = [export.to_str().unwrap()];
+    let (code, _, stderr) = store_command("import", &to_redis, &export_file).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -131,7 +112,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
         "{stderr}"
     );
     // Twice: nothing changes, everything is reported present.
-    let (code, _, stderr) = tether_command(import(&to_redis)).await;
+    let (code, _, stderr) = store_command("import", &to_redis, &export_file).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("imported 0 mappings"), "{stderr}");
     assert!(
@@ -141,13 +122,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
 
     // A Tether on Redis answers the same customers, creating none.
     let tether = world.tether(&StoreAt::Redis(redis.url())).await;
-    for (user, entity) in &sample {
-        assert_eq!(
-            &world.entity(&tether, user).await,
-            entity,
-            "{user} on redis"
-        );
-    }
+    world.assert_customers(&tether, &sample, "on redis").await;
     assert_eq!(
         tether.metric("tether_store_customers").await as usize,
         expected.len()
@@ -158,7 +133,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     let stdout = export_with_values(&to_redis).await;
     std::fs::write(&export, &stdout).unwrap();
     let to_file = command_config(dir.path(), "last.toml", &StoreAt::File(last.clone()), None);
-    let (code, _, stderr) = tether_command(import(&to_file)).await;
+    let (code, _, stderr) = store_command("import", &to_file, &export_file).await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // Every record arrived whole: customer, cookie secret and creation time.
@@ -168,13 +143,9 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
         assert_eq!(arrived.get(user), Some(record), "{user}");
     }
     let tether = world.tether(&StoreAt::File(last.clone())).await;
-    for (user, entity) in &sample {
-        assert_eq!(
-            &world.entity(&tether, user).await,
-            entity,
-            "{user} after the round trip"
-        );
-    }
+    world
+        .assert_customers(&tether, &sample, "after the round trip")
+        .await;
     assert_eq!(
         world.sandbox.customers_created() as usize,
         SAMPLE_USERS,
@@ -207,14 +178,7 @@ async fn import_keeps_conflicting_mappings_and_locates_bad_lines() {
         ),
     )
     .unwrap();
-    let (code, _, stderr) = tether_command(args(&[
-        "store",
-        "import",
-        "--config",
-        config.to_str().unwrap(),
-        input.to_str().unwrap(),
-    ]))
-    .await;
+    let (code, _, stderr) = store_command("import", &config, &[input.to_str().unwrap()]).await;
     assert_eq!(
         code,
         Some(2),
@@ -249,14 +213,7 @@ async fn import_keeps_conflicting_mappings_and_locates_bad_lines() {
         "{\"user\":\"alice\",\"entity_id\":\"entity-other\",\"created_at\":1}\n",
     )
     .unwrap();
-    let (code, _, stderr) = tether_command(args(&[
-        "store",
-        "import",
-        "--config",
-        config.to_str().unwrap(),
-        input.to_str().unwrap(),
-    ]))
-    .await;
+    let (code, _, stderr) = store_command("import", &config, &[input.to_str().unwrap()]).await;
     assert_eq!(code, Some(1), "{stderr}");
 }
 
@@ -280,14 +237,7 @@ async fn the_agent_token_moves_with_the_values_and_never_replaces_a_newer_one() 
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     let file = dir.path().join("values.jsonl");
     std::fs::write(&file, stdout).unwrap();
-    let (code, _, stderr) = tether_command(args(&[
-        "store",
-        "import",
-        "--config",
-        to_config.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]))
-    .await;
+    let (code, _, stderr) = store_command("import", &to_config, &[file.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let store = FileStore::open(&to).unwrap();
     assert_eq!(
