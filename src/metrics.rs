@@ -50,6 +50,26 @@ pub enum UpstreamFailure {
     Other = 2,
 }
 
+/// Requests Tether refused at its edges before doing any work for them.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// HTTP/1 `Content-Length` together with `Transfer-Encoding` (400, connection closed).
+    AmbiguousLength = 0,
+    /// An HTTP/2 header list over `limits.max_header_bytes` (431).
+    HeadersTooLarge = 1,
+    /// Too many failed client authentications at the token endpoint (429).
+    AuthRateLimited = 2,
+    /// The identity probe's queue was full (503).
+    ProbeBusy = 3,
+}
+
+const REFUSALS: [&str; 4] = [
+    "ambiguous_length",
+    "headers_too_large",
+    "auth_rate_limited",
+    "probe_busy",
+];
+
 /// More metrics to append to the exposition (vendor counters).
 /// One counter in the Prometheus text format.
 pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
@@ -76,6 +96,7 @@ pub struct Metrics {
     spoofed_identity_headers: AtomicU64,
     reserved_path_rejections: AtomicU64,
     websocket_tunnels: AtomicU64,
+    refusals: [AtomicU64; REFUSALS.len()],
 }
 
 impl Metrics {
@@ -134,6 +155,10 @@ impl Metrics {
 
     pub fn reserved_path_rejected(&self) {
         self.reserved_path_rejections.fetch_add(1, Relaxed);
+    }
+
+    pub fn refused(&self, reason: Refusal) {
+        self.refusals[reason as usize].fetch_add(1, Relaxed);
     }
 
     pub fn websocket_tunnel(&self) {
@@ -215,6 +240,18 @@ impl Metrics {
             "WebSocket upgrades tunnelled to the app.",
             self.websocket_tunnels.load(Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP tether_requests_refused_total Requests refused at the edge, by reason.\n\
+             # TYPE tether_requests_refused_total counter"
+        );
+        for (i, reason) in REFUSALS.iter().enumerate() {
+            let value = self.refusals[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "tether_requests_refused_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
         for source in &self.sources {
             source(&mut out);
         }

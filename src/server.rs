@@ -9,6 +9,7 @@ use crate::io::{Activity, ActivityIo};
 use crate::lifecycle::stopped;
 pub use crate::lifecycle::StartError;
 use crate::metrics::Metrics;
+use crate::proxy::framing::{AmbiguousRequests, Follower, FramingIo};
 use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
 use crate::tls::{self, CertStore};
 use hyper::service::service_fn;
@@ -417,30 +418,49 @@ async fn serve_http<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    let proxy = shared.proxy.clone();
-    let service = service_fn(move |request| {
-        let proxy = proxy.clone();
-        let conn = conn.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(request, &conn).await) }
-    });
-    let io = TokioIo::new(io);
     let header_bytes = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
     let stop = shared.stop.clone();
     if h2 {
+        let proxy = shared.proxy.clone();
+        let service = service_fn(move |request| {
+            let proxy = proxy.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(proxy.handle(request, &conn).await) }
+        });
+        // Clients refuse to send a header list over the advertised size themselves, with
+        // REFUSED_STREAM, which tells them to retry. Advertising more than the limit lets the
+        // request arrive, so the proxy can answer 431 as it does over HTTP/1; only lists over the
+        // advertised size are refused by the client (or answered 431 by h2 itself).
+        let advertised = u32::try_from(header_bytes.saturating_mul(4)).unwrap_or(u32::MAX);
         let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.h2_max_concurrent_streams)
-            .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX))
-            .serve_connection(io, service);
+            .max_header_list_size(advertised)
+            .serve_connection(TokioIo::new(io), service);
         drive(connection, activity, limits.idle_timeout, stop).await;
     } else {
+        let ambiguous = AmbiguousRequests::new();
+        let follower = Follower::new(header_bytes, limits.max_headers, ambiguous.clone());
+        let proxy = shared.proxy.clone();
+        let service = service_fn(move |request| {
+            let proxy = proxy.clone();
+            let conn = conn.clone();
+            let refuse = ambiguous.next_is_ambiguous();
+            async move {
+                Ok::<_, Infallible>(if refuse {
+                    proxy.refuse_ambiguous_length()
+                } else {
+                    proxy.handle(request, &conn).await
+                })
+            }
+        });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_headers(limits.max_headers)
             .max_header_size(header_bytes)
             .writev(false)
-            .serve_connection(io, service)
+            .serve_connection(TokioIo::new(FramingIo::new(io, follower)), service)
             .with_upgrades();
         drive(connection, activity, limits.idle_timeout, stop).await;
     }

@@ -4,6 +4,7 @@
 
 pub mod body;
 mod forward;
+pub mod framing;
 pub mod headers;
 pub mod reserved;
 
@@ -11,7 +12,7 @@ pub use body::{full, json_error, ResponseBody};
 pub use forward::ForwardError;
 
 use crate::config::{Config, IdentitySource};
-use crate::metrics::{Metrics, UpstreamFailure};
+use crate::metrics::{Metrics, Refusal, UpstreamFailure};
 use body::RequestBody;
 use forward::Upstream;
 use headers::IdentityHeaders;
@@ -97,6 +98,7 @@ pub struct Proxy {
     gateway_identity: bool,
     strip_identity_from_responses: bool,
     max_body_bytes: u64,
+    max_header_bytes: u64,
     upstream: Upstream,
     endpoints: Arc<dyn ReservedEndpoints>,
     metrics: Arc<Metrics>,
@@ -119,6 +121,7 @@ impl Proxy {
             gateway_identity: identity.source == IdentitySource::Header,
             strip_identity_from_responses: identity.strip_from_responses,
             max_body_bytes: config.limits.max_body_bytes,
+            max_header_bytes: config.limits.max_header_bytes,
             upstream: Upstream::new(&config.upstream, &config.limits),
             endpoints,
             metrics,
@@ -145,7 +148,51 @@ impl Proxy {
         if removed > 0 {
             self.metrics.spoofed_identity_header(removed as u64);
         }
-        let response = match reserved::classify(&self.prefix, request.uri().path()) {
+        let response = if request.version() == Version::HTTP_2
+            && header_list_size(&request) > self.max_header_bytes
+        {
+            self.metrics.refused(Refusal::HeadersTooLarge);
+            json_error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            )
+        } else {
+            self.route(request, conn).await
+        };
+        self.metrics.response(response.status().as_u16());
+        if let Some((method, path, version)) = logged {
+            tracing::info!(
+                target: "tether::access",
+                peer = %conn.peer,
+                %method,
+                path,
+                version = ?version,
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+            );
+        }
+        response
+    }
+
+    /// The answer to an HTTP/1 request that carried both `Content-Length` and
+    /// `Transfer-Encoding` (see `framing`): refused before anything reads its body, and the
+    /// connection closed, because where its body ends is exactly what is in doubt.
+    pub fn refuse_ambiguous_length(&self) -> Response<ResponseBody> {
+        self.metrics.refused(Refusal::AmbiguousLength);
+        self.metrics.response(400);
+        let mut response = json_error(StatusCode::BAD_REQUEST, "ambiguous_request_length");
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+
+    async fn route(
+        &self,
+        mut request: Request<Incoming>,
+        conn: &Arc<ConnInfo>,
+    ) -> Response<ResponseBody> {
+        match reserved::classify(&self.prefix, request.uri().path()) {
             Route::App => self.forward(request, conn).await,
             Route::Reserved(subpath) => {
                 let subpath = subpath.to_owned();
@@ -166,20 +213,7 @@ impl Proxy {
                 self.metrics.reserved_path_rejected();
                 json_error(StatusCode::BAD_REQUEST, "disguised_reserved_path")
             }
-        };
-        self.metrics.response(response.status().as_u16());
-        if let Some((method, path, version)) = logged {
-            tracing::info!(
-                target: "tether::access",
-                peer = %conn.peer,
-                %method,
-                path,
-                version = ?version,
-                status = response.status().as_u16(),
-                elapsed_us = started.elapsed().as_micros() as u64,
-            );
         }
-        response
     }
 
     async fn forward(
@@ -311,6 +345,34 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// An HTTP/2 request's header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113
+/// section 6.5.2: name, value and 32 octets per field, pseudo-header fields included).
+fn header_list_size(request: &Request<Incoming>) -> u64 {
+    let uri = request.uri();
+    let pseudo = [
+        (":method", request.method().as_str().len()),
+        (":scheme", uri.scheme_str().map_or(0, str::len)),
+        (
+            ":authority",
+            uri.authority().map_or(0, |a| a.as_str().len()),
+        ),
+        (
+            ":path",
+            uri.path_and_query().map_or(1, |p| p.as_str().len()),
+        ),
+    ];
+    let pseudo: usize = pseudo
+        .iter()
+        .map(|(name, value)| name.len() + value + 32)
+        .sum();
+    let fields: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    (pseudo + fields) as u64
 }
 
 fn upgrade_matches(response: &Response<Incoming>, token: &HeaderValue) -> bool {

@@ -231,3 +231,102 @@ async fn a_client_stalled_mid_body_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "a stalled upload kept its connection open");
 }
+
+/// Header values that HPACK cannot shrink much, so the encoded block is as large as the list.
+fn noisy(len: usize, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state % 62) as usize])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn h2_header_lists_over_the_limit_get_431_not_a_reset() {
+    // The default limit (64 KiB); Tether advertises four times that so clients send the request.
+    let (certs, backend, tether) = setup(|_| {}).await;
+    let client = certs.client();
+    let one_big = client
+        .get(format!("{}/echo/one", tether.https))
+        .header("x-big", noisy(70_000, 1));
+    let mut many = client.get(format!("{}/echo/many", tether.https));
+    for i in 0..30 {
+        many = many.header(format!("x-h{i}"), noisy(5_000, i + 2));
+    }
+    // Over the advertised size too: h2 itself answers 431 for it.
+    let huge = client
+        .get(format!("{}/echo/huge", tether.https))
+        .header("x-big", noisy(400_000, 99));
+    for request in [one_big, many, huge] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 431);
+    }
+    // The connection survives and a normal request on it is served.
+    let fine = client
+        .get(format!("{}/echo/fine", tether.https))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+    let forwarded =
+        backend.count("/echo/one") + backend.count("/echo/many") + backend.count("/echo/huge");
+    assert_eq!(forwarded, 0);
+    let refused = "tether_requests_refused_total{reason=\"headers_too_large\"}";
+    assert_eq!(tether.metric(refused).await, 2);
+}
+
+const SMUGGLE: &str = "POST /echo/smuggle HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
+                       Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/hidden HTTP/1.1\r\n\
+                       Host: localhost\r\n\r\n";
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused_and_closed() {
+    let (certs, backend, tether) = setup(|_| {}).await;
+    // Alone, in either order.
+    let te_first = SMUGGLE.replace(
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "transfer-encoding: chunked\r\ncontent-length: 4",
+    );
+    for request in [SMUGGLE, te_first.as_str()] {
+        let raw = raw_exchange(&certs, tether.tls_addr, request.as_bytes()).await;
+        assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+        assert!(raw.contains("connection: close"), "{raw}");
+        assert!(raw.contains("ambiguous_request_length"), "{raw}");
+        assert_eq!(
+            raw.matches("HTTP/1.1 ").count(),
+            1,
+            "served after it: {raw}"
+        );
+    }
+    // After requests of every framing on one connection: those are served, it is refused.
+    let looks_like_a_head = "Content-Length: 9\r\n\r\n";
+    let stream = format!(
+        "GET /echo/first HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         POST /echo/second HTTP/1.1\r\nHost: localhost\r\nContent-Length: 26\r\n\r\n\
+         Transfer-Encoding: chunked\
+         POST /echo/third HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x};ext=1\r\n{looks_like_a_head}\r\n0\r\n\r\n{SMUGGLE}",
+        looks_like_a_head.len()
+    );
+    let raw = raw_exchange(&certs, tether.tls_addr, stream.as_bytes()).await;
+    // Status lines (the echoed bodies do not end in a newline, and name the version too).
+    let statuses: Vec<&str> = raw
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &raw[at + 9..at + 12])
+        .filter(|code| code.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200", "400"], "{raw}");
+    assert_eq!(backend.count("/echo/third"), 1);
+    assert_eq!(
+        backend.count("/echo/smuggle") + backend.count("/echo/hidden"),
+        0
+    );
+    let refused = "tether_requests_refused_total{reason=\"ambiguous_length\"}";
+    assert_eq!(tether.metric(refused).await, 3);
+}
