@@ -38,6 +38,7 @@ pub mod sandbox;
 pub mod server;
 pub mod store;
 pub mod store_commands;
+pub mod throttle;
 pub mod tls;
 
 pub use config::Config;

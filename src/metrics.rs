@@ -57,18 +57,11 @@ pub enum Refusal {
     AmbiguousLength = 0,
     /// An HTTP/2 header list over `limits.max_header_bytes` (431).
     HeadersTooLarge = 1,
-    /// Too many failed client authentications at the token endpoint (429).
-    AuthRateLimited = 2,
     /// The identity probe's queue was full (503).
-    ProbeBusy = 3,
+    ProbeBusy = 2,
 }
 
-const REFUSALS: [&str; 4] = [
-    "ambiguous_length",
-    "headers_too_large",
-    "auth_rate_limited",
-    "probe_busy",
-];
+const REFUSALS: [&str; 3] = ["ambiguous_length", "headers_too_large", "probe_busy"];
 
 /// More metrics to append to the exposition (vendor counters).
 /// One counter in the Prometheus text format.

@@ -56,6 +56,10 @@ pub struct LivePersonConfig {
     /// The `aud` of every token and the client LivePerson's servers authenticate as.
     pub client_id: String,
     pub client_secret: Secret,
+    /// Failed client authentications at the token endpoint allowed per address a minute (in a
+    /// burst of as many); then 429 with Retry-After. Ten times this per client id, except for
+    /// addresses that authenticated in the last day. 0: no limit.
+    pub client_auth_failures_per_minute: u32,
     /// RSA private key (PKCS#8 PEM, 2048 bits or more) that signs tokens.
     pub signing_key: PathBuf,
     /// Keys still published in the JWKS during a rotation (public SPKI PEM or private PKCS#8 PEM).
@@ -92,6 +96,7 @@ impl Default for LivePersonConfig {
             issuer: String::new(),
             client_id: String::new(),
             client_secret: Secret::default(),
+            client_auth_failures_per_minute: 10,
             signing_key: PathBuf::from("certs/liveperson-signing.pem"),
             retired_keys: Vec::new(),
             token_ttl: Duration::from_secs(3600),

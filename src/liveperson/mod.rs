@@ -8,6 +8,7 @@
 
 pub mod base64url;
 pub mod claims;
+pub mod client_auth;
 pub mod codes;
 pub mod jose;
 pub mod keys;
@@ -21,11 +22,11 @@ use crate::config::{Config, PageFlow};
 use crate::identity::{Identity, IdentityResolver};
 use crate::metrics::MetricsSource;
 use crate::proxy::{ConnInfo, ResponseBody};
-use crate::redact::Secret;
 use crate::respond::{private_json, private_json_bytes, refusal};
 use crate::store::Store;
 use bytes::Bytes;
 use claims::ClaimsBuilder;
+use client_auth::ClientAuth;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use jose::Encrypter;
@@ -45,6 +46,7 @@ pub struct Counters {
     pub code_replays: AtomicU64,
     pub exchanges_refused: AtomicU64,
     pub client_auth_failures: AtomicU64,
+    pub client_auth_throttled: AtomicU64,
 }
 
 /// A signed JWT kept for its user until shortly before it expires.
@@ -65,7 +67,7 @@ pub struct LivePerson {
     issuer: Option<String>,
     prefix: String,
     client_id: String,
-    client_secret: Secret,
+    client_auth: ClientAuth,
     redirect_uris: Vec<String>,
     code_ttl: Duration,
     login_url: String,
@@ -106,7 +108,11 @@ impl LivePerson {
             issuer: Some(lp.issuer.clone()).filter(|i| !i.is_empty()),
             prefix: config.reserved.prefix.clone(),
             client_id: lp.client_id.clone(),
-            client_secret: lp.client_secret.clone(),
+            client_auth: ClientAuth::new(
+                lp.client_id.clone(),
+                lp.client_secret.clone(),
+                lp.client_auth_failures_per_minute,
+            ),
             redirect_uris: lp.redirect_uris.clone(),
             code_ttl: lp.code_ttl,
             login_url: lp.login_url.clone(),
@@ -164,7 +170,7 @@ impl LivePerson {
             },
             "/oauth/token" => match allow("POST", method == Method::POST) {
                 Some(refused) => refused,
-                None => self.token_endpoint(request).await,
+                None => self.token_endpoint(request, conn).await,
             },
             "/oauth/authorize" => match allow("GET", method == Method::GET) {
                 Some(refused) => refused,
@@ -435,6 +441,11 @@ impl LivePerson {
                     "tether_liveperson_client_auth_failures_total",
                     "Token endpoint calls with bad client credentials.",
                     c.client_auth_failures.load(Relaxed),
+                ),
+                (
+                    "tether_liveperson_client_auth_throttled_total",
+                    "Token endpoint calls refused with 429 after too many failed authentications.",
+                    c.client_auth_throttled.load(Relaxed),
                 ),
             ] {
                 crate::metrics::write_counter(out, name, help, value);

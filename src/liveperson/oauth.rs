@@ -1,34 +1,43 @@
 //! The endpoints LivePerson's side calls: `POST /oauth/token` (its servers exchange a code for an
 //! id_token) and `GET /oauth/authorize` (its hosted window sends the browser here).
 
+use super::client_auth::AuthFailure;
 use super::codes::{self, Exchange, PkceMethod, Refused};
-use super::params::{self, Params};
+use super::params;
 use super::{refusal_with, CodeRequest, LivePerson};
 use crate::clock::now_secs;
 use crate::identity::IdentityResolver;
 use crate::proxy::{ConnInfo, ResponseBody};
 use crate::respond::refusal;
+use crate::throttle::retry_after_secs;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 impl LivePerson {
     /// RFC 6749 section 4.1.3 and OIDC Core 3.1.3: code -> id_token, for LivePerson's servers.
     pub(super) async fn token_endpoint(
         &self,
         request: Request<Incoming>,
+        conn: &ConnInfo,
     ) -> Response<ResponseBody> {
         let basic = request.headers().get(header::AUTHORIZATION).cloned();
+        let from = conn.client_ip(request.headers());
         let params = match params::read(request).await {
             Ok(params) => params,
             Err(why) => return refusal_with(StatusCode::BAD_REQUEST, "invalid_request", why),
         };
-        let client_id = match self.authenticate_client(basic.as_ref(), &params) {
+        let client_id = match self.client_auth.authenticate(basic.as_ref(), &params, from) {
             Ok(client_id) => client_id,
-            Err(response) => return *response,
+            Err(AuthFailure::Refused(why)) => return self.client_refused(why),
+            Err(AuthFailure::Malformed(why)) => {
+                return refusal_with(StatusCode::BAD_REQUEST, "invalid_request", why)
+            }
+            Err(AuthFailure::Throttled(wait)) => return self.client_throttled(wait, from),
         };
         match params.get("grant_type") {
             Some("authorization_code") => {}
@@ -91,52 +100,22 @@ impl LivePerson {
         refusal_with(StatusCode::BAD_REQUEST, "invalid_grant", refused.reason())
     }
 
-    /// `client_secret_basic` or `client_secret_post` (not both); the secret is compared in
-    /// constant time. Returns the authenticated client id.
-    fn authenticate_client(
-        &self,
-        basic: Option<&HeaderValue>,
-        params: &Params,
-    ) -> Result<String, Box<Response<ResponseBody>>> {
-        let from_body = params.get("client_id").zip(params.get("client_secret"));
-        let from_header = match basic {
-            Some(value) => Some(
-                parse_basic(value)
-                    .ok_or_else(|| self.client_refused("malformed Basic credentials"))?,
-            ),
-            None => None,
-        };
-        let (id, secret) = match (from_header, from_body) {
-            (Some(_), Some(_)) => {
-                return Err(Box::new(refusal_with(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "use one client authentication method",
-                )));
-            }
-            (Some((id, secret)), None) => (id, secret),
-            (None, Some((id, secret))) => (id.to_string(), secret.to_string()),
-            (None, None) => return Err(self.client_refused("client authentication is required")),
-        };
-        if let Some(body_id) = params.get("client_id") {
-            if body_id != id {
-                return Err(self.client_refused("client_id differs from the authenticated client"));
-            }
-        }
-        let digest =
-            |text: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-        let secret_ok = aws_lc_rs::constant_time::verify_slices_are_equal(
-            digest(&secret).as_ref(),
-            digest(self.client_secret.expose()).as_ref(),
-        )
-        .is_ok();
-        if self.client_id.is_empty() || id != self.client_id || !secret_ok {
-            return Err(self.client_refused("unknown client or wrong secret"));
-        }
-        Ok(id)
+    fn client_throttled(&self, wait: Duration, from: IpAddr) -> Response<ResponseBody> {
+        self.counters.client_auth_throttled.fetch_add(1, Relaxed);
+        tracing::warn!(%from, "token endpoint: too many failed client authentications");
+        let mut response = refusal_with(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            "too many failed client authentications",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(wait)),
+        );
+        response
     }
 
-    fn client_refused(&self, why: &str) -> Box<Response<ResponseBody>> {
+    fn client_refused(&self, why: &str) -> Response<ResponseBody> {
         self.counters.client_auth_failures.fetch_add(1, Relaxed);
         tracing::warn!(reason = why, "token endpoint client authentication failed");
         let mut response = refusal_with(StatusCode::UNAUTHORIZED, "invalid_client", why);
@@ -144,7 +123,7 @@ impl LivePerson {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"tether\", charset=\"UTF-8\""),
         );
-        Box::new(response)
+        response
     }
 
     /// The popup flow (liveperson.md section 4): validate the client and the redirect_uri before
@@ -329,29 +308,6 @@ fn redirect(location: &str) -> Response<ResponseBody> {
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-/// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 section 2.3.1).
-fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
-    let text = value.to_str().ok()?;
-    let (scheme, encoded) = text.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    // Percent-escapes are decoded; a '+' stays a '+' (clients that skip the encoding send
-    // base64 secrets raw, and a space in a client secret is rarer than a plus).
-    let unescape = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .ok()
-            .map(|s| s.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
 }
 
 /// An opaque access token (LivePerson does not use it; OIDC requires one).

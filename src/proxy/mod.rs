@@ -61,6 +61,23 @@ impl ConnInfo {
             local_port: HeaderValue::from(local.port()),
         }
     }
+
+    /// The client's address: the peer's, or for a trusted proxy the address it says it was
+    /// called from (the last entry of its `X-Forwarded-For`).
+    pub fn client_ip(&self, headers: &http::HeaderMap) -> std::net::IpAddr {
+        let peer = self.peer.ip().to_canonical();
+        if !self.trusted_peer {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|chain| chain.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok())
+            .map_or(peer, |ip| ip.to_canonical())
+    }
 }
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -352,3 +352,83 @@ async fn the_page_cannot_ask_for_codes_it_should_not_get() {
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+/// A token endpoint call from `from` (via the trusted proxy's X-Forwarded-For).
+async fn exchange_from(world: &World, from: &str, secret: &str, code: &str) -> reqwest::Response {
+    world
+        .client
+        .post(world.url("/oauth/token"))
+        .header("x-forwarded-for", from)
+        .basic_auth(urlencode(CLIENT_ID), Some(urlencode(secret)))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "https://liveperson.net"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_client_authentications_are_limited_per_address_and_per_client() {
+    let world = World::start(|config, _| {
+        config.liveperson.client_auth_failures_per_minute = 3; // 30 per client
+        config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let world = &world;
+    let no_pkce = json!({});
+    let code = || code_for(world, &no_pkce);
+    // LivePerson's server authenticates once from its address.
+    let response = exchange_from(world, "192.0.2.1", CLIENT_SECRET, &code().await).await;
+    assert_eq!(response.status(), 200);
+
+    // One address guessing: three failures, then 429 even with the right secret.
+    for _ in 0..3 {
+        let response = exchange_from(world, "198.51.100.1", "guess", "x").await;
+        assert_eq!(error_of(response).await, (401, "invalid_client".into()));
+    }
+    let response = exchange_from(world, "198.51.100.1", CLIENT_SECRET, &code().await).await;
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (19..=20).contains(&wait),
+        "one failure refills in 20 s: {wait}"
+    );
+    assert_eq!(error_of(response).await, (429, "slow_down".into()));
+    // Another address is not affected.
+    let response = exchange_from(world, "198.51.100.2", CLIENT_SECRET, &code().await).await;
+    assert_eq!(response.status(), 200);
+
+    // Guesses spread over many addresses: after 30 failures for the client, new addresses are
+    // refused, while addresses that authenticated before keep working.
+    for i in 0..27 {
+        let from = format!("203.0.113.{}", i / 3 + 1);
+        let response = exchange_from(world, &from, "guess", "x").await;
+        assert_eq!(response.status(), 401, "failure {i} from {from}");
+    }
+    let response = exchange_from(world, "203.0.113.200", CLIENT_SECRET, &code().await).await;
+    assert_eq!(
+        response.status(),
+        429,
+        "a new address, once the client is under attack"
+    );
+    for known in ["192.0.2.1", "198.51.100.2"] {
+        let response = exchange_from(world, known, CLIENT_SECRET, &code().await).await;
+        assert_eq!(response.status(), 200, "{known} authenticated before");
+    }
+    let metrics = world.tether.metrics().await;
+    assert!(
+        metrics.contains("tether_liveperson_client_auth_failures_total 30\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tether_liveperson_client_auth_throttled_total 2\n"),
+        "{metrics}"
+    );
+}
