@@ -5,7 +5,7 @@
 use crate::admin::ReadinessCheck;
 use crate::config::Config;
 use crate::erasure::Eraser;
-use crate::identity::IdentityResolver;
+use crate::identity::{IdentityResolver, ProbeLimit};
 use crate::lifecycle::StartError;
 use crate::livechat::accounts::AccountsClient;
 use crate::livechat::endpoints::LiveChat;
@@ -138,10 +138,12 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         }));
         eraser
     });
+    let probe_limit = ProbeLimit::new(config);
+    metrics.push(probe_limit.metrics());
     let config = config.clone();
     let endpoints: EndpointsFactory = Arc::new(move || {
         Arc::new(Endpoints(Arc::new(Inner {
-            identity: IdentityResolver::new(&config),
+            identity: IdentityResolver::new(&config, probe_limit.clone()),
             livechat: livechat.clone(),
             liveperson: liveperson.clone(),
         }))) as Arc<dyn ReservedEndpoints>

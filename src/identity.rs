@@ -3,6 +3,7 @@
 //! and Authorization) or, in header mode, from a trusted gateway's header; never from the client.
 
 use crate::config::{Config, IdentitySource};
+use crate::metrics::{write_counter, MetricsSource};
 use crate::proxy::ConnInfo;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -12,7 +13,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The logged-in user as the app describes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,8 @@ pub enum IdentityError {
     Unavailable(String),
     /// The app's answer cannot be trusted (several user values, unexpected status): 502.
     Invalid(String),
+    /// Too many probes in flight and the queue did not move in time: 503, try again.
+    Busy,
 }
 
 impl std::fmt::Display for IdentityError {
@@ -39,15 +45,81 @@ impl std::fmt::Display for IdentityError {
         match self {
             Self::Unavailable(why) => write!(f, "identity probe unavailable: {why}"),
             Self::Invalid(why) => write!(f, "identity probe answer rejected: {why}"),
+            Self::Busy => write!(
+                f,
+                "identity probes are all in flight and the queue did not move in time"
+            ),
         }
     }
 }
+
+/// Bounds the probes in flight to the app across all serving threads (and so the connections
+/// they open): a burst of token requests waits briefly for a free slot, then gets 503, instead
+/// of opening a connection each.
+pub struct ProbeLimit {
+    slots: Semaphore,
+    queue_timeout: Duration,
+    /// Callers waiting now; beyond `max_waiting` they are refused at once.
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    refused: AtomicU64,
+}
+
+impl ProbeLimit {
+    pub fn new(config: &Config) -> Arc<Self> {
+        let concurrency = config.identity.probe_concurrency.max(1);
+        Arc::new(Self {
+            slots: Semaphore::new(concurrency),
+            queue_timeout: config.identity.probe_queue_timeout,
+            waiting: AtomicUsize::new(0),
+            max_waiting: concurrency.saturating_mul(QUEUE_PER_SLOT),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, IdentityError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Relaxed);
+            self.refused.fetch_add(1, Relaxed);
+            return Err(IdentityError::Busy);
+        }
+        let permit = tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await;
+        self.waiting.fetch_sub(1, Relaxed);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                self.refused.fetch_add(1, Relaxed);
+                Err(IdentityError::Busy)
+            }
+        }
+    }
+
+    /// `tether_identity_probes_refused_total`, for /metrics.
+    pub fn metrics(self: &Arc<Self>) -> MetricsSource {
+        let this = self.clone();
+        Arc::new(move |out: &mut String| {
+            write_counter(
+                out,
+                "tether_identity_probes_refused_total",
+                "Identity probes not sent: all in flight and the queue did not move in time (503).",
+                this.refused.load(Relaxed),
+            );
+        })
+    }
+}
+
+/// How many callers may wait per probe slot before new ones are refused without waiting.
+const QUEUE_PER_SLOT: usize = 8;
 
 enum Source {
     Probe {
         client: Box<Client<HttpConnector, Empty<Bytes>>>,
         uri: Uri,
         timeout: Duration,
+        limit: Arc<ProbeLimit>,
     },
     Header,
 }
@@ -64,7 +136,8 @@ pub struct IdentityResolver {
 const PROBE_BODY_LIMIT: usize = 64 * 1024;
 
 impl IdentityResolver {
-    pub fn new(config: &Config) -> Self {
+    /// `limit` is shared by the resolvers of every serving thread.
+    pub fn new(config: &Config, limit: Arc<ProbeLimit>) -> Self {
         let identity = &config.identity;
         let source = match identity.source {
             IdentitySource::Header => Source::Header,
@@ -75,6 +148,7 @@ impl IdentityResolver {
                 let client = Client::builder(TokioExecutor::new())
                     .pool_timer(TokioTimer::new())
                     .pool_idle_timeout(config.upstream.pool_idle_timeout)
+                    .pool_max_idle_per_host(identity.probe_concurrency)
                     .http1_writev(false)
                     .build(connector);
                 let uri = Uri::builder()
@@ -87,6 +161,7 @@ impl IdentityResolver {
                     client: Box::new(client),
                     uri,
                     timeout: identity.probe_timeout,
+                    limit,
                 }
             }
         };
@@ -121,7 +196,9 @@ impl IdentityResolver {
                 client,
                 uri,
                 timeout,
+                limit,
             } => {
+                let _slot = limit.acquire().await?;
                 let probe = probe_request(uri, request_headers);
                 let answer = tokio::time::timeout(*timeout, async {
                     let response = client.request(probe).await.map_err(|err| {

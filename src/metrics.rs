@@ -57,11 +57,9 @@ pub enum Refusal {
     AmbiguousLength = 0,
     /// An HTTP/2 header list over `limits.max_header_bytes` (431).
     HeadersTooLarge = 1,
-    /// The identity probe's queue was full (503).
-    ProbeBusy = 2,
 }
 
-const REFUSALS: [&str; 3] = ["ambiguous_length", "headers_too_large", "probe_busy"];
+const REFUSALS: [&str; 2] = ["ambiguous_length", "headers_too_large"];
 
 /// More metrics to append to the exposition (vendor counters).
 /// One counter in the Prometheus text format.

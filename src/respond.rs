@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 pub fn identity_failure(err: IdentityError) -> Response<ResponseBody> {
     tracing::warn!(error = %err, "identity lookup failed");
     match err {
-        IdentityError::Unavailable(_) => {
+        IdentityError::Unavailable(_) | IdentityError::Busy => {
             refusal(StatusCode::SERVICE_UNAVAILABLE, "identity_unavailable")
         }
         IdentityError::Invalid(_) => refusal(StatusCode::BAD_GATEWAY, "identity_invalid"),

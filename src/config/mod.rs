@@ -223,6 +223,11 @@ pub struct IdentityConfig {
     /// probe: how long the app may take to answer the identity probe (then: fail closed, 503).
     #[serde(deserialize_with = "de_duration")]
     pub probe_timeout: Duration,
+    /// probe: most probes in flight to the app at once (and so connections for them).
+    pub probe_concurrency: usize,
+    /// probe: how long a token request may wait for a free probe before 503 + Retry-After.
+    #[serde(deserialize_with = "de_duration")]
+    pub probe_queue_timeout: Duration,
     /// Further app headers mapped to profile claims: header name -> claim name.
     #[serde(deserialize_with = "de_claims")]
     pub claims: std::collections::BTreeMap<String, String>,
@@ -234,6 +239,8 @@ impl Default for IdentityConfig {
             source: IdentitySource::Probe,
             probe_path: "/whoami".into(),
             probe_timeout: Duration::from_secs(2),
+            probe_concurrency: 64,
+            probe_queue_timeout: Duration::from_secs(1),
             user_header: HeaderName::from_static("x-authenticated-user"),
             email_header: Some(HeaderName::from_static("x-authenticated-email")),
             name_header: Some(HeaderName::from_static("x-authenticated-name")),

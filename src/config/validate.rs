@@ -62,6 +62,9 @@ impl Config {
                 return at("livechat.max_attempts", "expected at least 1");
             }
         }
+        if self.identity.probe_concurrency == 0 {
+            return at("identity.probe_concurrency", "expected at least 1");
+        }
         self.validate_liveperson()?;
         self.validate_store()?;
         self.validate_admin()

@@ -12,6 +12,7 @@ mod config;
 mod implicit;
 mod jose_check;
 mod popup;
+mod probing;
 mod relying_party;
 
 use std::path::{Path, PathBuf};
