@@ -4,12 +4,14 @@
 
 pub use super::accounts_error::AccountsError;
 use super::agent::{AgentTokens, Refreshed};
+use super::answers::{
+    classify, cookie_secret, AgentTokenBody, Attempt, CustomerTokenBody, ExceptionBody, InfoBody,
+};
 use crate::clock::now_ms;
 use crate::config::{LiveChatConfig, LiveChatGrant};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
 use rand::Rng;
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,73 +40,6 @@ impl std::fmt::Debug for CustomerToken {
             .field("expires_in", &self.expires_in)
             .field("issued_at_ms", &self.issued_at_ms)
             .finish_non_exhaustive()
-    }
-}
-
-/// LiveChat's error body; present on failures whatever the status.
-#[derive(Debug, Default, Deserialize)]
-struct ExceptionBody {
-    oauth_exception: Option<String>,
-    identity_exception: Option<String>,
-    exception_description: Option<String>,
-}
-
-impl ExceptionBody {
-    fn describe(&self) -> String {
-        let kind = self
-            .oauth_exception
-            .as_deref()
-            .or(self.identity_exception.as_deref())
-            .unwrap_or("unknown");
-        match &self.exception_description {
-            Some(description) => format!("{kind}: {description}"),
-            None => kind.to_string(),
-        }
-    }
-
-    fn is_temporary(&self) -> bool {
-        matches!(
-            self.oauth_exception.as_deref(),
-            Some("server_error" | "temporarily_unavailable")
-        )
-    }
-}
-
-#[derive(Deserialize)]
-struct CustomerTokenBody {
-    access_token: String,
-    entity_id: String,
-    expires_in: u64,
-    token_type: String,
-    organization_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AgentTokenBody {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
-struct InfoBody {
-    scope: Option<String>,
-}
-
-/// One attempt's outcome.
-enum Attempt<T> {
-    Done(T),
-    Retry(String),
-    Fail(AccountsError),
-}
-
-impl<T> Attempt<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
-        match self {
-            Self::Done(value) => Attempt::Done(f(value)),
-            Self::Retry(why) => Attempt::Retry(why),
-            Self::Fail(err) => Attempt::Fail(err),
-        }
     }
 }
 
@@ -254,13 +189,13 @@ impl AccountsClient {
                 Err(err) => return Attempt::Retry(network_error(&err)),
             };
             let status = response.status();
-            let secret = response
-                .headers()
-                .get_all(reqwest::header::SET_COOKIE)
-                .iter()
-                .filter_map(|value| cookie::Cookie::parse(value.to_str().ok()?).ok())
-                .find(|cookie| cookie.name() == "__lc_cst")
-                .map(|cookie| cookie.value().to_string());
+            let secret = cookie_secret(
+                response
+                    .headers()
+                    .get_all(reqwest::header::SET_COOKIE)
+                    .iter()
+                    .map(|value| value.as_bytes()),
+            );
             let bytes = match response.bytes().await {
                 Ok(bytes) => bytes,
                 Err(err) => return Attempt::Retry(network_error(&err)),
@@ -401,29 +336,6 @@ async fn backoff(n: u32) {
     let base = 100u64 << (n - 1).min(6);
     let jitter = rand::rng().random_range(0..=base);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-}
-
-/// Success, retry or failure for one accounts answer.
-fn classify<T: serde::de::DeserializeOwned>(
-    status: reqwest::StatusCode,
-    bytes: &[u8],
-    exception: &ExceptionBody,
-) -> Attempt<T> {
-    let has_exception =
-        exception.oauth_exception.is_some() || exception.identity_exception.is_some();
-    if status.is_server_error() || status == 429 || exception.is_temporary() {
-        return Attempt::Retry(format!("HTTP {status}: {}", exception.describe()));
-    }
-    if has_exception || !status.is_success() {
-        return Attempt::Fail(AccountsError::Rejected(format!(
-            "HTTP {status}: {}",
-            exception.describe()
-        )));
-    }
-    match serde_json::from_slice(bytes) {
-        Ok(body) => Attempt::Done(body),
-        Err(err) => Attempt::Fail(AccountsError::Rejected(format!("unexpected answer: {err}"))),
-    }
 }
 
 fn network_error(err: &reqwest::Error) -> String {

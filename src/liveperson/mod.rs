@@ -14,7 +14,7 @@ pub mod jose;
 pub mod keys;
 
 mod oauth;
-mod params;
+pub mod params;
 pub mod sdes;
 
 use crate::clock::now_secs;

@@ -53,7 +53,7 @@ pub fn from_form(form: &[u8]) -> Result<Params, &'static str> {
     Ok(Params(params))
 }
 
-fn from_json(body: &[u8]) -> Result<Params, &'static str> {
+pub fn from_json(body: &[u8]) -> Result<Params, &'static str> {
     if body.is_empty() {
         return Ok(Params(HashMap::new()));
     }

@@ -39,6 +39,11 @@ impl AmbiguousRequests {
         })
     }
 
+    /// The number of the first ambiguous request found so far.
+    pub fn first(&self) -> Option<u64> {
+        Some(self.first.load(Relaxed)).filter(|&n| n != NONE)
+    }
+
     /// Called once per request the proxy is handed, in order: is this the ambiguous one?
     pub fn next_is_ambiguous(&self) -> bool {
         let number = self.served.fetch_add(1, Relaxed);
@@ -174,6 +179,11 @@ impl Follower {
             heads: 0,
             found,
         }
+    }
+
+    /// Request heads read so far.
+    pub fn heads(&self) -> u64 {
+        self.heads
     }
 
     /// Takes the next bytes the client sent.

@@ -23,7 +23,7 @@ pub fn classify<'a>(prefix: &str, path: &'a str) -> Route<'a> {
         }
     }
     let disguised = if needs_normalising(path) {
-        names_prefix(&normalise(path), prefix)
+        readings(path).any(|reading| names_prefix(&reading, prefix))
     } else {
         names_prefix(path, prefix) // only its case can differ
     };
@@ -54,18 +54,34 @@ fn names_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
-/// Percent-decodes (repeatedly, to catch double encoding), folds `\` to `/`, merges slashes, drops
-/// `;` parameters from each segment and removes dot segments.
-fn normalise(path: &str) -> String {
+/// The ways an app may read a path: as it is, or percent-decoded once, twice or three times
+/// (double encoding), each then with `\` folded to `/`, slashes merged, `;` parameters dropped
+/// and dot segments removed. Every depth counts, because decoding can make new slashes: an app
+/// that removes dot segments before decoding reads `/%25%2fx/../.tether` as `/.tether`, one that
+/// decodes first does not.
+fn readings(path: &str) -> impl Iterator<Item = String> {
     let mut decoded = path.to_string();
-    for _ in 0..3 {
-        let next = percent_decode(&decoded);
-        if next == decoded {
-            break;
+    let mut depth = 0;
+    std::iter::from_fn(move || {
+        if depth > 3 {
+            return None;
         }
-        decoded = next;
-    }
-    let decoded = decoded.replace('\\', "/");
+        if depth > 0 {
+            let next = percent_decode(&decoded);
+            if next == decoded {
+                return None;
+            }
+            decoded = next;
+        }
+        depth += 1;
+        Some(normalise(&decoded))
+    })
+}
+
+/// Folds `\` to `/`, merges slashes, drops `;` parameters from each segment and removes dot
+/// segments.
+fn normalise(path: &str) -> String {
+    let decoded = path.replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
         let segment = segment.split(';').next().unwrap_or("");
@@ -157,6 +173,8 @@ mod tests {
             "/.TETHER/livechat/token",
             "/.Tether",
             "/%2ETETHER/x",
+            "/%25%2fx/../.tether",
+            "/a%2f..%2f.tether",
         ] {
             assert_eq!(classify(P, path), Route::Disguised, "{path}");
         }

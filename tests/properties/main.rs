@@ -1,0 +1,155 @@
+//! The parser properties of `checks.rs`, driven by proptest (seconds in `cargo test`; the same
+//! checks run for hours under cargo-fuzz with `scripts/fuzz.sh`).
+
+mod checks;
+
+use checks::*;
+use proptest::prelude::*;
+
+/// Paths built from pieces apps treat specially, around the prefix.
+fn path() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("/".to_string()),
+        Just("//".to_string()),
+        Just("\\".to_string()),
+        Just(".".to_string()),
+        Just("..".to_string()),
+        Just("/./".to_string()),
+        Just("/../".to_string()),
+        Just("x/../".to_string()),
+        Just(";".to_string()),
+        Just(";jsessionid=1".to_string()),
+        Just(".tether".to_string()),
+        Just(".TeThEr".to_string()),
+        Just("%2e".to_string()),
+        Just("%2E".to_string()),
+        Just("%2f".to_string()),
+        Just("%5c".to_string()),
+        Just("%25".to_string()),
+        Just("%252e".to_string()),
+        Just("%74".to_string()),
+        Just("%3b".to_string()),
+        Just("tether".to_string()),
+        Just("livechat/token".to_string()),
+        "[a-zA-Z0-9._~-]{0,4}",
+    ];
+    proptest::collection::vec(piece, 0..10).prop_map(|pieces| format!("/{}", pieces.concat()))
+}
+
+/// A header name close to a protected one: case, `_` or `.` for `-`, or something else.
+fn header_name() -> impl Strategy<Value = String> {
+    let base = prop_oneof![
+        Just("x-authenticated-user"),
+        Just("x-authenticated-email"),
+        Just("x-authenticated-name"),
+        Just("x-internal-role"),
+        Just("connection"),
+        Just("x-other"),
+        Just("cookie"),
+    ];
+    (base, proptest::collection::vec(0u8..4, 21)).prop_map(|(base, changes)| {
+        base.chars()
+            .zip(changes.iter().cycle())
+            .map(|(c, change)| match (c, change) {
+                ('-', 1) => '_',
+                ('-', 2) => '.',
+                (c, 3) => c.to_ascii_uppercase(),
+                (c, _) => c,
+            })
+            .collect()
+    })
+}
+
+fn header_fields() -> impl Strategy<Value = Vec<(String, String)>> {
+    let value = prop_oneof![
+        Just("alice".to_string()),
+        header_name(),
+        (header_name(), header_name()).prop_map(|(a, b)| format!("{a}, {b}")),
+    ];
+    proptest::collection::vec((header_name(), value), 0..8)
+}
+
+/// Request streams made of heads with every framing, bodies that look like heads included.
+fn request_stream() -> impl Strategy<Value = Vec<u8>> {
+    let request = prop_oneof![
+        Just("GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        "[a-zA-Z\r\n: ]{0,30}".prop_map(|body| format!(
+            "POST /l HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+        "[a-zA-Z\r\n: ]{1,30}".prop_map(|data| format!(
+            "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x};e=1\r\n{data}\r\n0\r\nT: 1\r\n\r\n",
+            data.len()
+        )),
+        Just("POST /s HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_string()),
+        Just("POST /s HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n".to_string()),
+    ];
+    proptest::collection::vec(request, 1..6).prop_map(|r| r.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn disguised_prefixes_are_never_forwarded(path in path()) {
+        check_reserved(&path);
+    }
+
+    #[test]
+    fn any_path_at_all_keeps_the_reserved_property(path in "/[ -~]{0,40}") {
+        check_reserved(&path);
+    }
+
+    #[test]
+    fn no_protected_header_survives(fields in header_fields(), trusted in any::<bool>()) {
+        check_identity_strip(&fields, trusted);
+    }
+
+    #[test]
+    fn framing_does_not_depend_on_how_reads_are_cut(
+        stream in request_stream(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        check_framing(&stream, &cuts);
+    }
+
+    #[test]
+    fn oauth_parameters_parse_safely(body in prop_oneof![
+        "[a-z_=&%0-9A-F+]{0,60}",
+        "\\{(\"[a-z_]{1,12}\": ?(\"[a-zA-Z0-9._~-]{0,50}\"|null|1|\\[\\]), ?){0,4}\\}",
+    ]) {
+        check_params(body.as_bytes());
+    }
+
+    #[test]
+    fn accounts_answers_are_read_safely(
+        status in prop_oneof![Just(200u16), Just(201), Just(400), Just(401), Just(429), Just(500), 100u16..600],
+        token in "[a-zA-Z0-9]{6,20}",
+        shape in 0usize..5,
+    ) {
+        let body = match shape {
+            0 => format!(r#"{{"access_token":"{token}","entity_id":"e","expires_in":1,"token_type":"Bearer"}}"#),
+            1 => format!(r#"{{"access_token":"{token}","entity_id":"e","expires_in":"{token}","token_type":"Bearer"}}"#),
+            2 => format!(r#"{{"access_token":"{token}","entity_id":7,"token_type":"{token}"}}"#),
+            3 => format!(r#"{{"oauth_exception":"server_error","access_token":"{token}"}}"#),
+            _ => format!(r#"{{"refresh_token":"{token}","token_type":["{token}"]}}"#),
+        };
+        check_accounts_answer(status, body.as_bytes());
+    }
+
+    #[test]
+    fn cookie_secrets_are_cookie_values(value in "[ -~]{0,20}", attributes in "(; [A-Za-z]{1,8}(=[ -~]{0,6})?){0,3}") {
+        let field = format!("__lc_cst={value}{attributes}");
+        check_cookie_secret(&[b"__lc_cid=x; Path=/", field.as_bytes()]);
+    }
+
+    #[test]
+    fn configuration_errors_point_inside_the_text(text in "(\\[[a-z.]{1,12}\\]\n|[a-z_]{1,14} = (\"[ -~]{0,16}\"|[0-9]{1,4}|true|\\[\\])\n|[ -~]{0,20}\n){0,8}") {
+        check_config(&text, &[("A".to_string(), "x".to_string())]);
+    }
+
+    #[test]
+    fn environment_values_are_substituted_exactly(value in "[ -~]{0,30}") {
+        check_substitution(&value);
+    }
+}
