@@ -54,37 +54,58 @@ fn names_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
-/// The ways an app may read a path: as it is, or percent-decoded once, twice or three times
-/// (double encoding), each then with `\` folded to `/`, slashes merged, `;` parameters dropped
-/// and dot segments removed. Every depth counts, because decoding can make new slashes: an app
-/// that removes dot segments before decoding reads `/%25%2fx/../.tether` as `/.tether`, one that
-/// decodes first does not.
+/// The ways an app may read a path. Servers differ in what they do and in which order: decode
+/// percent-escapes once or more (double encoding), before or after dropping `;` parameters or
+/// not at all, drop parameters or keep them, fold `\` to `/` or not; all of them merge slashes
+/// and remove dot segments. Decoding can make new slashes and dots, so an app that removes dot
+/// segments before decoding reads `/%25%2fx/../.tether` as `/.tether` while one that decodes
+/// first does not. Every combination is tried: this runs only for paths `needs_normalising`.
 fn readings(path: &str) -> impl Iterator<Item = String> {
-    let mut decoded = path.to_string();
-    let mut depth = 0;
-    std::iter::from_fn(move || {
-        if depth > 3 {
-            return None;
-        }
-        if depth > 0 {
-            let next = percent_decode(&decoded);
-            if next == decoded {
-                return None;
-            }
-            decoded = next;
-        }
-        depth += 1;
-        Some(normalise(&decoded))
+    let mut bases = decodings(path);
+    bases.extend(decodings(&strip_parameters(path)));
+    bases.into_iter().flat_map(|base| {
+        [(true, true), (true, false), (false, true), (false, false)]
+            .map(|(parameters, backslashes)| normalise(&base, parameters, backslashes))
     })
 }
 
-/// Folds `\` to `/`, merges slashes, drops `;` parameters from each segment and removes dot
-/// segments.
-fn normalise(path: &str) -> String {
-    let decoded = path.replace('\\', "/");
+/// The path as it is and percent-decoded up to three times (while decoding changes it).
+fn decodings(path: &str) -> Vec<String> {
+    let mut out = vec![path.to_string()];
+    while out.len() < 4 {
+        let next = percent_decode(out.last().expect("never empty"));
+        if out.contains(&next) {
+            break;
+        }
+        out.push(next);
+    }
+    out
+}
+
+fn strip_parameters(path: &str) -> String {
+    path.split('/')
+        .map(|segment| segment.split(';').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Merges slashes and removes dot segments; optionally drops `;` parameters from each segment
+/// and folds `\` to `/` first.
+fn normalise(path: &str, drop_parameters: bool, fold_backslashes: bool) -> String {
+    let folded;
+    let path = if fold_backslashes {
+        folded = path.replace('\\', "/");
+        &folded
+    } else {
+        path
+    };
     let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        let segment = segment.split(';').next().unwrap_or("");
+    for segment in path.split('/') {
+        let segment = if drop_parameters {
+            segment.split(';').next().unwrap_or("")
+        } else {
+            segment
+        };
         match segment {
             "" | "." => {}
             ".." => {
@@ -93,7 +114,7 @@ fn normalise(path: &str) -> String {
             other => segments.push(other),
         }
     }
-    let mut out = String::with_capacity(decoded.len());
+    let mut out = String::with_capacity(path.len());
     for segment in segments {
         out.push('/');
         out.push_str(segment);
@@ -175,6 +196,7 @@ mod tests {
             "/%2ETETHER/x",
             "/%25%2fx/../.tether",
             "/a%2f..%2f.tether",
+            "//.tether/..;/x/",
         ] {
             assert_eq!(classify(P, path), Route::Disguised, "{path}");
         }

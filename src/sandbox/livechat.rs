@@ -181,6 +181,11 @@ impl SandboxAccounts {
         books.faults.extend(faults);
     }
 
+    /// Drops the failures still queued (the outage is over).
+    pub fn clear_faults(&self) {
+        self.books().faults.clear();
+    }
+
     /// Forgets every agent access token (as a revocation would).
     pub fn revoke_agent_tokens(&self) {
         self.books().agent_tokens.clear();

@@ -19,6 +19,7 @@ fn path() -> impl Strategy<Value = String> {
         Just("x/../".to_string()),
         Just(";".to_string()),
         Just(";jsessionid=1".to_string()),
+        Just("..;".to_string()),
         Just(".tether".to_string()),
         Just(".TeThEr".to_string()),
         Just("%2e".to_string()),
