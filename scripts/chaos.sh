@@ -11,7 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v redis-server >/dev/null || { echo "chaos.sh: needs redis-server (apt-get install redis-server)" >&2; exit 2; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
 CHAOS_ROUNDS=${1:-5} CHAOS_WORKERS=${2:-8} CI=true \
-    cargo test --release --test chaos -- --nocapture --test-threads=1 2>&1 |
-    grep -E '^\||^users|test result|panicked|assert' || true
-exit "${PIPESTATUS[0]}"
+    cargo test --release --test chaos -- --nocapture --test-threads=1 >"$out" 2>&1 || status=$?
+grep -E '^\||^users|test result|panicked|assert' "$out" || tail -30 "$out"
+exit "$status"

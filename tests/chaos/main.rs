@@ -18,6 +18,7 @@ mod load;
 
 use cast::{App, Replica};
 use load::{Counts, Load};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use support::redis_server::RedisServer;
 use support::*;
@@ -44,38 +45,44 @@ struct World {
     replicas: Vec<Replica>,
     client: reqwest::Client,
     fresh: std::sync::atomic::AtomicU64,
+    /// Users the run itself logged in (probes, the anchor, slow first logins), beside the load's.
+    own_users: std::sync::Mutex<std::collections::HashSet<String>>,
     _dir: tempfile::TempDir,
     _certs: TestCerts,
 }
 
 impl World {
-    /// The customer replica 0 answers for `user` now (200 expected).
-    async fn entity(&self, user: &str) -> String {
+    /// The customer `replica` answers for `user` now; None if it did not answer 200.
+    async fn customer(&self, replica: usize, user: &str) -> Option<String> {
         let response = self
             .client
-            .get(format!("{}/.tether/livechat/token", self.replicas[0].https))
+            .get(format!(
+                "{}/.tether/livechat/token",
+                self.replicas[replica].https
+            ))
             .header("cookie", format!("session={user}"))
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{user} during the fault");
-        let body: serde_json::Value = response.json().await.unwrap();
-        body["entityId"].as_str().unwrap().to_string()
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        let body: serde_json::Value = response.json().await.ok()?;
+        self.own_users.lock().unwrap().insert(user.to_string());
+        body["entityId"].as_str().map(str::to_string)
     }
 
-    /// Asks for a token as a user nobody has seen until one is issued: how long that took.
-    async fn recovery(&self, replica: usize) -> Duration {
+    /// Asks replica 0 for a token as users nobody has seen until one is issued: how long that took.
+    async fn recovery(&self) -> Duration {
         let started = Instant::now();
-        let base = self.replicas[replica].https.clone();
-        wait_until("a new user's first token", Duration::from_secs(60), || {
-            let n = self.fresh.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let request = self
-                .client
-                .get(format!("{base}/.tether/livechat/token"))
-                .header("cookie", format!("session=probe-{n}"))
-                .send();
-            async move { request.await.is_ok_and(|r| r.status() == 200) }
-        })
+        wait_until(
+            "a new user's first token",
+            Duration::from_secs(60),
+            || async {
+                let n = self.fresh.fetch_add(1, SeqCst);
+                self.customer(0, &format!("probe-{n}")).await.is_some()
+            },
+        )
         .await;
         started.elapsed()
     }
@@ -83,29 +90,13 @@ impl World {
     async fn plain_recovery(&self) -> Duration {
         let started = Instant::now();
         let url = format!("{}/echo", self.replicas[0].https);
-        wait_until("plain proxying", Duration::from_secs(60), || {
-            let request = self.client.get(&url).send();
-            async move { request.await.is_ok_and(|r| r.status() == 200) }
+        wait_until("plain proxying", Duration::from_secs(60), || async {
+            let response = self.client.get(&url).send().await;
+            response.is_ok_and(|r| r.status() == 200)
         })
         .await;
         started.elapsed()
     }
-}
-
-/// Runs `fault` until `seen` holds for the phase's counts, then `restore`, and books the phase.
-async fn phase<'w>(
-    name: &str,
-    load: &Load,
-    phases: &mut Vec<Phase>,
-    run: impl std::future::Future<Output = Option<Duration>> + 'w,
-) {
-    let before = load.book.counts();
-    let recovery = run.await;
-    phases.push(Phase {
-        name: name.to_string(),
-        counts: load.book.counts() - before,
-        recovery,
-    });
 }
 
 /// Waits until the load has met `what` at least `n` times since `since`.
@@ -116,21 +107,122 @@ async fn until_seen(load: &Load, since: Counts, what: fn(Counts) -> u64, n: u64,
     .await;
 }
 
-async fn accounts_fault(world: &World, load: &Load, fault: Fault, seen: u64) -> Option<Duration> {
+/// The accounts server fails every call until the load has met `seen` refusals; a returning
+/// user is served meanwhile. Returns the recovery time once it answers again.
+async fn accounts_fault(world: &World, load: &Load, fault: Fault, seen: u64) -> Duration {
+    let anchor = world.customer(0, "anchor").await.expect("before the fault");
     let since = load.book.counts();
-    world
-        .sandbox
-        .inject(Duration::ZERO, std::iter::repeat_n(fault, 100_000));
+    let faults = std::iter::repeat_n(fault, 100_000);
+    world.sandbox.inject(Duration::ZERO, faults);
     until_seen(
         load,
         since,
         |c| c.tokens_503,
         seen,
-        "token requests to meet the outage",
+        "the load to meet the outage",
     )
     .await;
+    assert_eq!(
+        world.customer(0, "anchor").await,
+        Some(anchor),
+        "a returning user is served"
+    );
     world.sandbox.clear_faults();
-    Some(world.recovery(0).await)
+    world.recovery().await
+}
+
+async fn app_killed(world: &mut World, load: &Load) -> Duration {
+    let since = load.book.counts();
+    world.app.kill();
+    until_seen(
+        load,
+        since,
+        |c| c.plain_failed,
+        3,
+        "plain requests to meet the dead app",
+    )
+    .await;
+    world.app.restart().await;
+    world.plain_recovery().await
+}
+
+async fn redis_killed(world: &mut World, load: &Load) -> Duration {
+    let anchor = world.customer(0, "anchor").await.expect("before the fault");
+    let since = load.book.counts();
+    world.redis.kill();
+    until_seen(
+        load,
+        since,
+        |c| c.tokens_503,
+        3,
+        "token requests to meet the dead Redis",
+    )
+    .await;
+    assert_eq!(
+        world.customer(0, "anchor").await,
+        Some(anchor),
+        "a cached user is served"
+    );
+    world.redis.restart().await;
+    world.recovery().await
+}
+
+/// SIGKILL to replica 0 (the balancer then stops routing to it); restarted at once.
+async fn tether_killed(world: &mut World, load: &Load) -> Duration {
+    world.replicas[0].kill();
+    load.route(0, false);
+    let restarted = Instant::now();
+    world.replicas[0].start().await;
+    load.route(0, true);
+    restarted.elapsed() + world.recovery().await
+}
+
+/// SIGTERM to replica 1, drained by the balancer first, with slow plain requests and slow first
+/// logins in flight: every one of them must complete. Returns the restart time and the failures.
+async fn tether_terminated(world: &mut World, load: &Load) -> (Duration, usize) {
+    load.route(1, false);
+    let base = world.replicas[1].https.clone();
+    let in_flight_before = world.app.in_flight.load(SeqCst);
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (client, base) = (world.client.clone(), base.clone());
+        let n = world.fresh.fetch_add(1, SeqCst);
+        requests.spawn(async move {
+            let user = format!("slow-{n}");
+            let request = if i % 2 == 0 {
+                client.get(format!("{base}/slow?ms=1500"))
+            } else {
+                client
+                    .get(format!("{base}/.tether/livechat/token"))
+                    .header("cookie", format!("session={user}"))
+            };
+            let status = request.send().await.map(|r| r.status().as_u16());
+            ((i % 2 == 1).then_some(user), status)
+        });
+    }
+    let in_flight = world.app.in_flight.clone();
+    wait_until(
+        "the slow requests to reach the app",
+        Duration::from_secs(20),
+        || async { in_flight.load(SeqCst) >= in_flight_before + 8 },
+    )
+    .await;
+    let exit = world.replicas[1].terminate().await;
+    assert!(exit.success(), "tether exits cleanly on SIGTERM: {exit}");
+    let mut failed = 0;
+    while let Some(result) = requests.join_next().await {
+        match result.unwrap() {
+            (Some(user), Ok(200)) => {
+                world.own_users.lock().unwrap().insert(user);
+            }
+            (None, Ok(200)) => {}
+            _ => failed += 1,
+        }
+    }
+    let restarted = Instant::now();
+    world.replicas[1].start().await;
+    load.route(1, true);
+    (restarted.elapsed(), failed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,114 +255,55 @@ async fn faults_under_load_lose_nothing_acknowledged() {
         replicas: replicas.into(),
         client: certs.client(),
         fresh: Default::default(),
+        own_users: Default::default(),
         _dir: dir,
         _certs: certs,
     };
     for replica in &mut world.replicas {
         replica.start().await;
     }
-    let load = Load::start(
-        world.client.clone(),
-        world.replicas.iter().map(|r| r.https.clone()).collect(),
-        workers,
-    );
+    let bases = world.replicas.iter().map(|r| r.https.clone()).collect();
+    let load = Load::start(world.client.clone(), bases, workers);
     let mut phases = Vec::new();
     let mut sigterm_failures = 0;
     for _ in 0..rounds {
-        let w = &world;
-        phase("steady", &load, &mut phases, async {
+        let mut booked = |name: &str, since: Counts, recovery: Option<Duration>| {
+            let counts = load.book.counts() - since;
+            phases.push(Phase {
+                name: name.into(),
+                counts,
+                recovery,
+            });
+        };
+        let since = load.book.counts();
+        until_seen(&load, since, |c| c.tokens_ok, 50, "steady traffic").await;
+        booked("steady", since, None);
+        for (name, fault, seen) in [
+            ("accounts 500", Fault::Status { status: 500 }, 3),
+            ("accounts hang", Fault::Hang { hang: true }, 1),
+            ("accounts drop", Fault::Drop { drop: true }, 3),
+        ] {
             let since = load.book.counts();
-            until_seen(&load, since, |c| c.tokens_ok, 50, "steady traffic").await;
-            None
-        })
-        .await;
-        phase(
-            "accounts 500",
-            &load,
-            &mut phases,
-            accounts_fault(w, &load, Fault::Status { status: 500 }, 3),
-        )
-        .await;
-        phase(
-            "accounts hang",
-            &load,
-            &mut phases,
-            accounts_fault(w, &load, Fault::Hang { hang: true }, 1),
-        )
-        .await;
-        phase(
-            "accounts drop",
-            &load,
-            &mut phases,
-            accounts_fault(w, &load, Fault::Drop { drop: true }, 3),
-        )
-        .await;
-
+            let recovery = accounts_fault(&world, &load, fault, seen).await;
+            booked(name, since, Some(recovery));
+        }
         let since = load.book.counts();
-        world.app.kill();
-        until_seen(
-            &load,
-            since,
-            |c| c.plain_failed,
-            3,
-            "plain requests to meet the dead app",
-        )
-        .await;
-        world.app.restart().await;
-        let recovery = world.plain_recovery().await;
-        phases.push(Phase {
-            name: "app killed".into(),
-            counts: load.book.counts() - since,
-            recovery: Some(recovery),
-        });
-
+        let recovery = app_killed(&mut world, &load).await;
+        booked("app killed", since, Some(recovery));
         let since = load.book.counts();
-        world.redis.kill();
-        until_seen(
-            &load,
-            since,
-            |c| c.tokens_503,
-            3,
-            "token requests to meet the dead Redis",
-        )
-        .await;
-        world.redis.restart().await;
-        let recovery = world.recovery(0).await;
-        phases.push(Phase {
-            name: "redis SIGKILL".into(),
-            counts: load.book.counts() - since,
-            recovery: Some(recovery),
-        });
-
+        let recovery = redis_killed(&mut world, &load).await;
+        booked("redis SIGKILL", since, Some(recovery));
         let since = load.book.counts();
-        world.replicas[0].kill();
-        load.route(0, false); // the balancer notices
-        let restarted = Instant::now();
-        world.replicas[0].start().await;
-        load.route(0, true);
-        let ready = restarted.elapsed();
-        let recovery = ready + world.recovery(0).await;
-        phases.push(Phase {
-            name: "tether SIGKILL".into(),
-            counts: load.book.counts() - since,
-            recovery: Some(recovery),
-        });
-
+        let recovery = tether_killed(&mut world, &load).await;
+        booked("tether SIGKILL", since, Some(recovery));
         let since = load.book.counts();
-        load.route(1, false); // draining: the balancer stops sending new requests
-        sigterm_failures += sigterm_with_requests_in_flight(&mut world).await;
-        let restarted = Instant::now();
-        world.replicas[1].start().await;
-        load.route(1, true);
-        phases.push(Phase {
-            name: "tether SIGTERM".into(),
-            counts: load.book.counts() - since,
-            recovery: Some(restarted.elapsed()),
-        });
+        let (recovery, failed) = tether_terminated(&mut world, &load).await;
+        sigterm_failures += failed;
+        booked("tether SIGTERM", since, Some(recovery));
     }
     let book = load.stop().await;
 
-    // Users refused at their first login come back now: each gets one customer, on both replicas.
+    // Users refused at their first login come back now: each gets one customer.
     let refused: Vec<String> = book
         .refused_first_logins
         .lock()
@@ -278,141 +311,70 @@ async fn faults_under_load_lose_nothing_acknowledged() {
         .drain(..)
         .collect();
     for user in refused {
-        for replica in &world.replicas {
-            let response = world
-                .client
-                .get(format!("{}/.tether/livechat/token", replica.https))
-                .header("cookie", format!("session={user}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{user} on {}", replica.name);
-            let body: serde_json::Value = response.json().await.unwrap();
-            book.acknowledge(&user, body["entityId"].as_str().unwrap_or_default());
-        }
+        let entity = world.customer(0, &user).await;
+        book.acknowledge(
+            &user,
+            &entity.unwrap_or_else(|| panic!("{user} comes back")),
+        );
     }
     report(&phases, &world, &book);
 
-    // Every acknowledged user still has the customer first acknowledged, on both replicas.
-    let users = book.users();
-    for (user, entity) in &users {
-        for replica in &world.replicas {
-            let response = world
-                .client
-                .get(format!("{}/.tether/livechat/token", replica.https))
-                .header("cookie", format!("session={user}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{user} on {}", replica.name);
-            let body: serde_json::Value = response.json().await.unwrap();
+    // Every user still has the customer first acknowledged, on both replicas.
+    for (user, entity) in book.users() {
+        for replica in 0..world.replicas.len() {
+            let answered = world.customer(replica, &user).await;
             assert_eq!(
-                body["entityId"].as_str(),
-                Some(entity.as_str()),
-                "{user} on {}",
-                replica.name
+                answered.as_ref(),
+                Some(&entity),
+                "{user} on replica {replica}"
             );
         }
     }
+    assert_eq!(book.mismatches.load(SeqCst), 0, "a user got two customers");
     assert_eq!(
-        book.mismatches.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "a user got two customers"
-    );
-    assert_eq!(
-        book.missing_retry_after
-            .load(std::sync::atomic::Ordering::SeqCst),
+        book.missing_retry_after.load(SeqCst),
         0,
         "a 503 without Retry-After"
     );
     assert_eq!(sigterm_failures, 0, "in-flight requests failed on SIGTERM");
-    assert!(
-        book.surprises.lock().unwrap().is_empty(),
-        "{:?}",
-        book.surprises.lock().unwrap()
-    );
+    let surprises = book.surprises.lock().unwrap();
+    assert!(surprises.is_empty(), "{surprises:?}");
     for phase in &phases {
-        let may_fail_plain = phase.name == "app killed" || phase.name == "tether SIGKILL";
-        if !may_fail_plain {
-            assert_eq!(
-                phase.counts.plain_failed, 0,
-                "plain proxying failed during {}",
-                phase.name
-            );
+        if !matches!(phase.name.as_str(), "app killed" | "tether SIGKILL") {
+            let failed = phase.counts.plain_failed;
+            assert_eq!(failed, 0, "plain proxying failed during {}", phase.name);
         }
     }
-}
-
-/// SIGTERM to replica 1 with slow plain requests and slow first logins in flight: every one of
-/// them completes. Returns how many failed.
-async fn sigterm_with_requests_in_flight(world: &mut World) -> usize {
-    let base = world.replicas[1].https.clone();
-    let in_flight_before = world
-        .app
-        .in_flight
-        .load(std::sync::atomic::Ordering::SeqCst);
-    let mut requests = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let (client, base) = (world.client.clone(), base.clone());
-        let n = world
-            .fresh
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        requests.spawn(async move {
-            let request = if i % 2 == 0 {
-                client.get(format!("{base}/slow?ms=1500"))
-            } else {
-                client
-                    .get(format!("{base}/.tether/livechat/token"))
-                    .header("cookie", format!("session=slow-{n}"))
-            };
-            request.send().await.map(|r| r.status().as_u16())
-        });
-    }
-    let in_flight = world.app.in_flight.clone();
-    wait_until(
-        "the slow requests to reach the app",
-        Duration::from_secs(20),
-        || async { in_flight.load(std::sync::atomic::Ordering::SeqCst) >= in_flight_before + 8 },
-    )
-    .await;
-    let exit = world.replicas[1].terminate().await;
-    assert!(exit.success(), "tether exits cleanly on SIGTERM: {exit}");
-    let mut failed = 0;
-    while let Some(result) = requests.join_next().await {
-        if !matches!(result.unwrap(), Ok(200)) {
-            failed += 1;
-        }
-    }
-    failed
 }
 
 fn report(phases: &[Phase], world: &World, book: &load::Book) {
-    println!("\n| fault | tokens 200 | tokens 503 | other | plain ok | plain failed | lost with a killed process | recovered in |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "\n| fault | tokens 200 | tokens 503 | other | plain ok | plain failed | \
+         lost with a killed process | recovered in |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for phase in phases {
         let c = phase.counts;
         let recovery = phase
             .recovery
             .map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64()));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {recovery} |",
             phase.name,
             c.tokens_ok,
             c.tokens_503,
             c.tokens_other,
             c.plain_ok,
             c.plain_failed,
-            c.unreachable,
-            recovery
+            c.unreachable
         );
     }
-    let users = book.users().len() as u64;
+    let users = (book.users().len() + world.own_users.lock().unwrap().len()) as u64;
     let created = world.sandbox.customers_created();
     println!(
         "\nusers: {users}; customers created at LiveChat: {created} ({} for first logins that \
          failed after LiveChat answered and were never handed out); users with two customers \
          acknowledged: {}\n",
         created.saturating_sub(users),
-        book.mismatches.load(std::sync::atomic::Ordering::SeqCst)
+        book.mismatches.load(SeqCst)
     );
 }
