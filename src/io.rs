@@ -50,22 +50,44 @@ impl Activity {
     }
 }
 
+/// Sees every byte read from a connection, as it is read (see `proxy::framing`).
+pub trait ReadObserver {
+    fn observe(&mut self, bytes: &[u8]);
+}
+
+/// No observer.
+impl ReadObserver for () {
+    fn observe(&mut self, _: &[u8]) {}
+}
+
 pin_project_lite::pin_project! {
-    /// Wraps a stream and touches its `Activity` whenever a read or write makes progress.
-    pub struct ActivityIo<T> {
+    /// Wraps a stream and touches its `Activity` whenever a read or write makes progress, and
+    /// shows what it reads to an observer.
+    pub struct ActivityIo<T, O = ()> {
         #[pin]
         inner: T,
         activity: Arc<Activity>,
+        observer: O,
     }
 }
 
 impl<T> ActivityIo<T> {
     pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+        Self::observed(inner, activity, ())
     }
 }
 
-impl<T: AsyncRead> AsyncRead for ActivityIo<T> {
+impl<T, O> ActivityIo<T, O> {
+    pub fn observed(inner: T, activity: Arc<Activity>, observer: O) -> Self {
+        Self {
+            inner,
+            activity,
+            observer,
+        }
+    }
+}
+
+impl<T: AsyncRead, O: ReadObserver> AsyncRead for ActivityIo<T, O> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -76,12 +98,13 @@ impl<T: AsyncRead> AsyncRead for ActivityIo<T> {
         let result = this.inner.poll_read(cx, buf);
         if buf.filled().len() != before {
             this.activity.touch();
+            this.observer.observe(&buf.filled()[before..]);
         }
         result
     }
 }
 
-impl<T: AsyncWrite> AsyncWrite for ActivityIo<T> {
+impl<T: AsyncWrite, O> AsyncWrite for ActivityIo<T, O> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

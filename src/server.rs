@@ -9,7 +9,7 @@ use crate::io::{Activity, ActivityIo};
 use crate::lifecycle::stopped;
 pub use crate::lifecycle::StartError;
 use crate::metrics::Metrics;
-use crate::proxy::framing::{AmbiguousRequests, Follower, FramingIo};
+use crate::proxy::framing::{AmbiguousRequests, Follower};
 use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
 use crate::tls::{self, CertStore};
 use hyper::service::service_fn;
@@ -381,10 +381,7 @@ async fn serve_connection(
     ));
     let activity = Activity::new();
     match tls {
-        None => {
-            let io = ActivityIo::new(stream, activity.clone());
-            serve_http(io, false, conn, activity, shared).await;
-        }
+        None => serve_http(stream, false, conn, activity, shared).await,
         Some(acceptor) => {
             let handshake =
                 tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await;
@@ -402,14 +399,13 @@ async fn serve_connection(
                 }
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let io = ActivityIo::new(stream, activity.clone());
-            serve_http(io, h2, conn, activity, shared).await;
+            serve_http(stream, h2, conn, activity, shared).await;
         }
     }
 }
 
 async fn serve_http<I>(
-    io: I,
+    stream: I,
     h2: bool,
     conn: Arc<ConnInfo>,
     activity: Arc<Activity>,
@@ -436,7 +432,10 @@ async fn serve_http<I>(
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.h2_max_concurrent_streams)
             .max_header_list_size(advertised)
-            .serve_connection(TokioIo::new(io), service);
+            .serve_connection(
+                TokioIo::new(ActivityIo::new(stream, activity.clone())),
+                service,
+            );
         drive(connection, activity, limits.idle_timeout, stop).await;
     } else {
         let ambiguous = AmbiguousRequests::new();
@@ -460,7 +459,10 @@ async fn serve_http<I>(
             .max_headers(limits.max_headers)
             .max_header_size(header_bytes)
             .writev(false)
-            .serve_connection(TokioIo::new(FramingIo::new(io, follower)), service)
+            .serve_connection(
+                TokioIo::new(ActivityIo::observed(stream, activity.clone(), follower)),
+                service,
+            )
             .with_upgrades();
         drive(connection, activity, limits.idle_timeout, stop).await;
     }

@@ -3,22 +3,18 @@
 //!
 //! hyper resolves such a request itself (Transfer-Encoding wins, Content-Length is removed, the
 //! connection closes after it), so by the time a request reaches the proxy the evidence is gone.
-//! `FramingIo` therefore reads the client's bytes beside hyper: it parses each request head,
-//! follows the body's framing (a length or chunks) to the next head, and records which request
-//! on the connection was ambiguous. hyper serves a connection's requests in order, so the proxy
+//! A `Follower` therefore reads the client's bytes beside hyper (it is the connection's
+//! `io::ReadObserver`): it parses each request head, follows the body's framing (a length or
+//! chunks) to the next head, and records which request on the connection was ambiguous. hyper serves a connection's requests in order, so the proxy
 //! counts the requests it is handed and refuses the one with that number.
 //!
 //! Where hyper will refuse the bytes anyway (a head too large or malformed, a bad chunk) or the
 //! connection stops being HTTP/1 (an upgrade), following stops: hyper serves nothing after that
 //! which the proxy would forward with the old framing.
 
-use std::io;
 use std::mem::MaybeUninit;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const NONE: u64 = u64::MAX;
 
@@ -288,62 +284,9 @@ fn next_chunk_state(state: &State, byte: u8) -> State {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Wraps an HTTP/1 connection and shows the client's bytes to a `Follower` as hyper reads them.
-    pub struct FramingIo<T> {
-        #[pin]
-        inner: T,
-        follower: Follower,
-    }
-}
-
-impl<T> FramingIo<T> {
-    pub fn new(inner: T, follower: Follower) -> Self {
-        Self { inner, follower }
-    }
-}
-
-impl<T: AsyncRead> AsyncRead for FramingIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let before = buf.filled().len();
-        let result = this.inner.poll_read(cx, buf);
-        this.follower.feed(&buf.filled()[before..]);
-        result
-    }
-}
-
-impl<T: AsyncWrite> AsyncWrite for FramingIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, data)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+impl crate::io::ReadObserver for Follower {
+    fn observe(&mut self, bytes: &[u8]) {
+        self.feed(bytes);
     }
 }
 
