@@ -40,13 +40,13 @@ for target in "${targets[@]}"; do
     cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$scratch/$target" \
         "tests/fuzz/corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     crashes=0
     if [ "$status" -ne 0 ]; then
         crashes=1
         failed=1
-        grep -E 'panicked|ERROR|artifact_prefix|Test unit written' "$log" | head -5 >&2
+        grep -E 'panicked|ERROR|error\[|Test unit written' "$log" | head -8 >&2 || tail -20 "$log" >&2
     fi
     printf '%-18s %12s %10s %8s\n' "$target" "${runs:-?}" "${rate:-?}" "$crashes" >> "$scratch/table"
 done
