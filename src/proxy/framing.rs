@@ -63,7 +63,12 @@ pub enum Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
     Incomplete,
-    Complete { len: usize, framing: Framing },
+    /// Not a request head hyper would accept: it answers 400 and closes.
+    Invalid,
+    Complete {
+        len: usize,
+        framing: Framing,
+    },
 }
 
 /// Heads up to this many fields are parsed without allocating.
@@ -86,12 +91,7 @@ fn parse_head_into<'b>(bytes: &'b [u8], fields: &mut [MaybeUninit<httparse::Head
     let len = match request.parse_with_uninit_headers(bytes, fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Incomplete,
-        Err(_) => {
-            return Head::Complete {
-                len: 0,
-                framing: Framing::Stop,
-            }
-        }
+        Err(_) => return Head::Invalid,
     };
     let framing = match request.method {
         Some("PRI" | "CONNECT") => Framing::Stop,
@@ -225,10 +225,19 @@ impl Follower {
                 }
                 bytes.len()
             }
-            Head::Complete { len, framing } => {
+            Head::Complete { len, framing } if len >= buffered => {
                 self.pending = Vec::new();
                 self.start_body(framing);
+                // The head ended within these bytes (it was incomplete without them).
                 len - buffered
+            }
+            // Invalid: hyper answers 400 and closes. A head that ended inside bytes already
+            // judged incomplete cannot be followed precisely (httparse, hyper's own parser,
+            // does not produce one).
+            Head::Invalid | Head::Complete { .. } => {
+                self.state = State::Off;
+                self.pending = Vec::new();
+                bytes.len()
             }
         }
     }
@@ -344,6 +353,9 @@ mod tests {
         let bad_length = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
         assert_eq!(follow(&[bad_length, SMUGGLE]), (1, NONE));
         assert_eq!(follow(&[&[b'a'; 70 << 10], SMUGGLE]), (0, NONE));
+        // A head found invalid only once its second part arrives (fuzzing found this one).
+        let split = [&b"GET / HTTP/1.1\r\nHost: a"[..], b"\x1d\r\n\r\n", SMUGGLE];
+        assert_eq!(follow(&split), (0, NONE));
     }
 
     #[test]

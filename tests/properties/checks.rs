@@ -312,3 +312,73 @@ pub fn check_substitution(value: &str) {
         Err(err) => panic!("{value:?}: {err}"),
     }
 }
+
+// ---- Fuzz inputs ---------------------------------------------------------------------------
+
+/// The fuzz targets' names (`tests/fuzz/fuzz_targets/NAME.rs`, seeds in `tests/fuzz/corpus/NAME`).
+pub const TARGETS: [&str; 6] = [
+    "reserved_prefix",
+    "identity_headers",
+    "request_framing",
+    "oauth_params",
+    "accounts_answer",
+    "config_load",
+];
+
+/// Decodes a fuzz input for `target` and checks its property. The fuzz targets call this; the
+/// proptest suite replays the committed corpora (seeds and the crashes fuzzing found) through it.
+pub fn run_target(target: &str, data: &[u8]) {
+    match target {
+        "reserved_prefix" => check_reserved(&format!("/{}", String::from_utf8_lossy(data))),
+        "identity_headers" => {
+            // The first byte: from a trusted gateway; then one `name:value` field per line.
+            let Some((&first, rest)) = data.split_first() else {
+                return;
+            };
+            let text = String::from_utf8_lossy(rest);
+            let fields: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(name, value)| (name.to_string(), value.trim().to_string()))
+                .collect();
+            check_identity_strip(&fields, first & 1 == 1);
+        }
+        "request_framing" => {
+            // The first byte: how many cut points follow (one byte each); then the stream.
+            let Some((&count, rest)) = data.split_first() else {
+                return;
+            };
+            let count = usize::from(count % 16).min(rest.len());
+            let (cuts, stream) = rest.split_at(count);
+            let cuts: Vec<usize> = cuts.iter().map(|&c| usize::from(c)).collect();
+            check_framing(stream, &cuts);
+        }
+        "oauth_params" => check_params(data),
+        "accounts_answer" => {
+            // Two bytes of status, then the body; its lines are also read as Set-Cookie fields.
+            if data.len() < 2 {
+                return;
+            }
+            let status = 100 + u16::from_le_bytes([data[0], data[1]]) % 500;
+            let body = &data[2..];
+            check_accounts_answer(status, body);
+            let fields: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+            check_cookie_secret(&fields);
+        }
+        "config_load" => {
+            // TOML text, a NUL byte, then the environment as NAME=value lines.
+            let text = String::from_utf8_lossy(data);
+            let (toml, env) = text.split_once('\0').unwrap_or((&text, ""));
+            let env: Vec<(String, String)> = env
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            check_config(toml, &env);
+            if let Some((_, value)) = env.first() {
+                check_substitution(value);
+            }
+        }
+        other => panic!("no fuzz target {other}"),
+    }
+}

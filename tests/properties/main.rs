@@ -88,6 +88,23 @@ fn request_stream() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(request, 1..6).prop_map(|r| r.concat().into_bytes())
 }
 
+/// Every committed fuzz input (the seeds, and each crash fuzzing found, kept as a seed once fixed)
+/// still keeps its target's property.
+#[test]
+fn fuzz_corpora_keep_their_properties() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+    for target in TARGETS {
+        let inputs = std::fs::read_dir(corpus.join(target)).expect("a seed corpus per target");
+        let mut count = 0;
+        for input in inputs {
+            let path = input.unwrap().path();
+            run_target(target, &std::fs::read(&path).unwrap());
+            count += 1;
+        }
+        assert!(count > 0, "{target} has no seeds");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

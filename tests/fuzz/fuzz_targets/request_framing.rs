@@ -1,15 +1,7 @@
-//! The HTTP/1 request follower: the first byte says how many cut points follow (one byte each),
-//! the rest is the client's stream; however it is cut, the same requests are found.
+//! The HTTP/1 request follower: however the stream is cut into reads, the same requests.
+//! Input format and property: `run_target` in tests/properties/checks.rs.
 #![no_main]
 #[path = "../../properties/checks.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Some((&count, rest)) = data.split_first() else {
-        return;
-    };
-    let count = usize::from(count % 16).min(rest.len());
-    let (cuts, stream) = rest.split_at(count);
-    let cuts: Vec<usize> = cuts.iter().map(|&c| usize::from(c)).collect();
-    checks::check_framing(stream, &cuts);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::run_target("request_framing", data));
