@@ -421,7 +421,7 @@ async fn serve_http<I>(
         let service = service_fn(move |request| {
             let proxy = proxy.clone();
             let conn = conn.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(request, &conn).await) }
+            async move { Ok::<_, Infallible>(proxy.handle(request, &conn, false).await) }
         });
         // Clients refuse to send a header list over the advertised size themselves, with
         // REFUSED_STREAM, which tells them to retry. Advertising more than the limit lets the
@@ -444,13 +444,10 @@ async fn serve_http<I>(
         let service = service_fn(move |request| {
             let proxy = proxy.clone();
             let conn = conn.clone();
-            let refuse = ambiguous.next_is_ambiguous();
+            let ambiguous_length = ambiguous.next_is_ambiguous();
             async move {
-                Ok::<_, Infallible>(if refuse {
-                    proxy.refuse_ambiguous_length()
-                } else {
-                    proxy.handle(request, &conn).await
-                })
+                let response = proxy.handle(request, &conn, ambiguous_length).await;
+                Ok::<_, Infallible>(response)
             }
         });
         let connection = hyper::server::conn::http1::Builder::new()

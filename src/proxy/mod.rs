@@ -146,10 +146,13 @@ impl Proxy {
         }
     }
 
+    /// Answers one request. `ambiguous_length`: the connection's framing follower found that this
+    /// HTTP/1 request carried both `Content-Length` and `Transfer-Encoding` (see `framing`).
     pub async fn handle(
         &self,
         mut request: Request<Incoming>,
         conn: &Arc<ConnInfo>,
+        ambiguous_length: bool,
     ) -> Response<ResponseBody> {
         let started = Instant::now();
         let logged = self.access_log.then(|| {
@@ -165,7 +168,9 @@ impl Proxy {
         if removed > 0 {
             self.metrics.spoofed_identity_header(removed as u64);
         }
-        let response = if request.version() == Version::HTTP_2
+        let response = if ambiguous_length {
+            self.refuse_ambiguous_length()
+        } else if request.version() == Version::HTTP_2
             && header_list_size(&request) > self.max_header_bytes
         {
             self.metrics.refused(Refusal::HeadersTooLarge);
@@ -194,9 +199,8 @@ impl Proxy {
     /// The answer to an HTTP/1 request that carried both `Content-Length` and
     /// `Transfer-Encoding` (see `framing`): refused before anything reads its body, and the
     /// connection closed, because where its body ends is exactly what is in doubt.
-    pub fn refuse_ambiguous_length(&self) -> Response<ResponseBody> {
+    fn refuse_ambiguous_length(&self) -> Response<ResponseBody> {
         self.metrics.refused(Refusal::AmbiguousLength);
-        self.metrics.response(400);
         let mut response = json_error(StatusCode::BAD_REQUEST, "ambiguous_request_length");
         response
             .headers_mut()
