@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Tether against nginx and haproxy as plain reverse proxies, steadied for a noisy machine:
+# the proxies take turns within each round (a, b, c for Tether, nginx, haproxy, then the next
+# round), and the table gives the median of the rounds with their spread (min-max).
+#
+# Two variants, in one run:
+#   shared  every proxy with one worker per core; wrk and the backend share the same cores
+#   pinned  every proxy with one worker on core 0; wrk and the backend on core 1 (taskset): how
+#           much one core of proxy does, with less noise from the load generator
+#
+#   scripts/proxy-bench.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 8 s per measurement)
+#
+# Scenarios: (a) HTTP/1.1 keep-alive, plain; (b) HTTPS HTTP/1.1; (c) HTTPS h2 (h2load). CPU per
+# request is the proxy processes' utime+stime over the requests wrk counted. Needs wrk, h2load
+# (nghttp2-client), nginx, haproxy and openssl (apt-get install wrk nghttp2-client nginx haproxy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${1:-3}
+DURATION=${2:-8}
+CORES=$(nproc)
+for tool in wrk h2load nginx haproxy openssl taskset; do
+  command -v "$tool" >/dev/null || { echo "proxy-bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
+done
+[ "$CORES" -ge 2 ] || { echo "proxy-bench: the pinned variant needs 2 cores" >&2; exit 2; }
+cargo build --release --quiet --bin tether --example bench_backend
+BIN=target/release
+WORK=$(mktemp -d)
+PIDS=()
+stop_all() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "proxy-bench: port $1 never opened" >&2; exit 1; }
+
+# start VARIANT: the backend and the three proxies; PROXY_PIN / LOAD_PIN prefix their commands.
+start() {
+  local workers=$1 proxy_pin=$2 load_pin=$3
+  $load_pin "$BIN/examples/bench_backend" 127.0.0.1:18080 >/dev/null 2>&1 & PIDS+=($!)
+  cat > "$WORK/tether.toml" <<TOML
+[server]
+listen = "127.0.0.1:18443"
+listen_plain = "127.0.0.1:18081"
+admin_listen = "127.0.0.1:19901"
+worker_threads = $workers
+[tls]
+cert = "$WORK/cert.pem"
+key = "$WORK/key.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+[log]
+level = "warn"
+access_log = false
+TOML
+  $proxy_pin "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+  cat > "$WORK/nginx.conf" <<NGINX
+worker_processes $workers;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:18080; keepalive 128; }
+  server {
+    listen 127.0.0.1:18082;
+    listen 127.0.0.1:18444 ssl http2;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+NGINX
+  $proxy_pin nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!
+  cat > "$WORK/haproxy.cfg" <<HAPROXY
+global
+  nbthread $workers
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend plain
+  bind 127.0.0.1:18083
+  bind 127.0.0.1:18445 ssl crt $WORK/haproxy.pem alpn h2,http/1.1
+  option forwardfor
+  default_backend app
+backend app
+  server app 127.0.0.1:18080
+HAPROXY
+  $proxy_pin haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
+  for port in 18080 18081 18082 18083 18443 18444 18445; do wait_port $port; done
+  sleep 0.5
+  PROXY_PIDS[nginx]="${PROXY_PIDS[nginx]} $(pgrep -P "${PROXY_PIDS[nginx]}" | xargs)"
+}
+
+# CPU time the listed processes used, in clock ticks.
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# "REQ_PER_S CPU_US_PER_REQUEST" for one wrk run against URL, the proxy being PIDS.
+wrk_run() {
+  local pin=$1 threads=$2 url=$3; shift 3
+  local before out
+  before=$(ticks "$@")
+  out=$($pin wrk -t"$threads" -c64 -d"${DURATION}s" "$url")
+  echo "$out" | awk -v t=$(( $(ticks "$@") - before )) -v hz="$(getconf CLK_TCK)" '
+    /Requests\/sec/ {rps = int($2)} /requests in/ {reqs = $1}
+    END {printf "%d %.1f\n", rps, t / hz * 1e6 / reqs}'
+}
+h2_run() {
+  local pin=$1 threads=$2 url=$3; shift 3
+  local before out
+  before=$(ticks "$@")
+  out=$($pin h2load -c16 -m10 -t"$threads" -D "$DURATION" "$url" 2>/dev/null)
+  echo "$out" | awk -v t=$(( $(ticks "$@") - before )) -v hz="$(getconf CLK_TCK)" '
+    /finished in/ {gsub(",", ""); for (i = 1; i <= NF; i++) if ($i == "req/s") rps = int($(i-1))}
+    /^requests:/ {reqs = $4}
+    END {printf "%d %.1f\n", rps, t / hz * 1e6 / reqs}'
+}
+
+declare -A PROXY_PIDS PORT_A=([tether]=18081 [nginx]=18082 [haproxy]=18083) PORT_B=([tether]=18443 [nginx]=18444 [haproxy]=18445)
+RESULTS="$WORK/results"
+: > "$RESULTS"
+# measure VARIANT LOAD_PIN WRK_THREADS: ROUNDS interleaved rounds of (a), (b), (c).
+measure() {
+  local variant=$1 pin=$2 threads=$3
+  for who in tether nginx haproxy; do  # warm-up: pools, TLS session caches
+    $pin wrk -t"$threads" -c64 -d2s "http://127.0.0.1:${PORT_A[$who]}/" >/dev/null
+  done
+  for round in $(seq "$ROUNDS"); do
+    for who in tether nginx haproxy; do
+      echo "$variant a $who $(wrk_run "$pin" "$threads" "http://127.0.0.1:${PORT_A[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
+      echo "$variant b $who $(wrk_run "$pin" "$threads" "https://localhost:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
+      echo "$variant c $who $(h2_run "$pin" "$threads" "https://127.0.0.1:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
+      echo "round $round $variant $who done" >&2
+    done
+  done
+}
+
+start "$CORES" "" ""
+measure shared "" 2
+stop_all
+start 1 "taskset -c 0" "taskset -c 1"
+measure pinned "taskset -c 1" 1
+stop_all
+
+# stats VARIANT SCENARIO PROXY COLUMN: "median min max" of that column (4 = req/s, 5 = CPU µs).
+stats() {
+  awk -v v="$1" -v s="$2" -v p="$3" -v c="$4" '$1 == v && $2 == s && $3 == p {print $c}' "$RESULTS" |
+    sort -n | awk '{a[NR] = $1} END {printf "%s %s %s\n", a[int((NR + 1) / 2)], a[1], a[NR]}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo
+echo "Machine: $CORES cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
+echo "shared: workers=$CORES per proxy, wrk -t2 -c64 / h2load -t2 -c16 -m10 on the same cores;"
+echo "pinned: one worker on core 0, wrk -t1 -c64 / h2load -t1 -c16 -m10 and the backend on core 1."
+echo "Cells: median (min-max). Ratios: of medians (CPU: Tether's over the other's, lower is better)."
+echo
+echo "| variant | scenario | Tether req/s | nginx req/s | haproxy req/s | Tether/nginx | Tether/haproxy | CPU µs/req Tether / nginx / haproxy |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
+for variant in shared pinned; do
+  for scenario in a b c; do
+    read -r t tmin tmax < <(stats $variant $scenario tether 4)
+    read -r n nmin nmax < <(stats $variant $scenario nginx 4)
+    read -r h hmin hmax < <(stats $variant $scenario haproxy 4)
+    read -r tc _ _ < <(stats $variant $scenario tether 5)
+    read -r nc _ _ < <(stats $variant $scenario nginx 5)
+    read -r hc _ _ < <(stats $variant $scenario haproxy 5)
+    name=$(case $scenario in a) echo "(a) HTTP/1.1 plain";; b) echo "(b) HTTPS HTTP/1.1";; c) echo "(c) HTTPS h2";; esac)
+    echo "| $variant | $name | $t ($tmin-$tmax) | $n ($nmin-$nmax) | $h ($hmin-$hmax) | $(ratio "$t" "$n") | $(ratio "$t" "$h") | $tc / $nc / $hc |"
+  done
+done
