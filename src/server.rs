@@ -416,13 +416,23 @@ async fn serve_http<I>(
     let limits = &shared.config.limits;
     let header_bytes = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
     let stop = shared.stop.clone();
-    if h2 {
-        let proxy = shared.proxy.clone();
-        let service = service_fn(move |request| {
+    // Over HTTP/1 the connection's framing follower numbers requests that carried both
+    // Content-Length and Transfer-Encoding; HTTP/2 has no such framing and never records one.
+    let ambiguous = AmbiguousRequests::new();
+    let proxy = shared.proxy.clone();
+    let service = {
+        let ambiguous = ambiguous.clone();
+        service_fn(move |request| {
             let proxy = proxy.clone();
             let conn = conn.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(request, &conn, false).await) }
-        });
+            let ambiguous_length = ambiguous.next_is_ambiguous();
+            async move {
+                let response = proxy.handle(request, &conn, ambiguous_length).await;
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    if h2 {
         // Clients refuse to send a header list over the advertised size themselves, with
         // REFUSED_STREAM, which tells them to retry. Advertising more than the limit lets the
         // request arrive, so the proxy can answer 431 as it does over HTTP/1; only lists over the
@@ -438,18 +448,7 @@ async fn serve_http<I>(
             );
         drive(connection, activity, limits.idle_timeout, stop).await;
     } else {
-        let ambiguous = AmbiguousRequests::new();
-        let follower = Follower::new(header_bytes, limits.max_headers, ambiguous.clone());
-        let proxy = shared.proxy.clone();
-        let service = service_fn(move |request| {
-            let proxy = proxy.clone();
-            let conn = conn.clone();
-            let ambiguous_length = ambiguous.next_is_ambiguous();
-            async move {
-                let response = proxy.handle(request, &conn, ambiguous_length).await;
-                Ok::<_, Infallible>(response)
-            }
-        });
+        let follower = Follower::new(header_bytes, limits.max_headers, ambiguous);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
