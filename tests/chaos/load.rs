@@ -36,6 +36,8 @@ impl std::ops::Sub for Counts {
 pub struct Book {
     /// The first customer acknowledged for each user.
     pub entities: Mutex<HashMap<String, String>>,
+    /// The same users in the order they were first acknowledged, for picking a returning one.
+    acknowledged: Mutex<Vec<String>>,
     /// Later answers naming another customer for a user: must stay 0.
     pub mismatches: AtomicU64,
     /// 503 answers without Retry-After: must stay 0.
@@ -84,8 +86,15 @@ impl Book {
             Some(_) => {}
             None => {
                 entities.insert(user.to_string(), entity.to_string());
+                self.acknowledged.lock().unwrap().push(user.to_string());
             }
         }
+    }
+
+    /// The `n`-th returning user (round robin), if any was acknowledged yet.
+    fn returning(&self, n: usize) -> Option<String> {
+        let users = self.acknowledged.lock().unwrap();
+        users.get(n % users.len().max(1)).cloned()
     }
 }
 
@@ -166,11 +175,8 @@ async fn token(client: &reqwest::Client, base: &str, book: &Book, n: usize) {
         format!("new-{}", book.new_users.fetch_add(1, SeqCst))
     } else {
         // A returning user (one already acknowledged), or a new one while there are none.
-        let known = book.users();
-        match known.get(n % known.len().max(1)) {
-            Some((user, _)) => user.clone(),
-            None => format!("new-{}", book.new_users.fetch_add(1, SeqCst)),
-        }
+        book.returning(n)
+            .unwrap_or_else(|| format!("new-{}", book.new_users.fetch_add(1, SeqCst)))
     };
     let sent = client
         .get(format!("{base}/.tether/livechat/token"))
