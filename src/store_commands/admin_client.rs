@@ -44,13 +44,8 @@ impl AdminClient {
     pub async fn erase(&self, user: &str) -> Result<bool, CommandError> {
         let path = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
         let response = self
-            .http
-            .delete(format!("{}/users/{path}", self.base))
-            .bearer_auth(self.token.expose())
-            .send()
-            .await
-            .map_err(|err| self.unreachable(err))?;
-        let response = self.check(response).await?;
+            .send(self.http.delete(format!("{}/users/{path}", self.base)))
+            .await?;
         let body: serde_json::Value = response
             .json()
             .await
@@ -67,14 +62,9 @@ impl AdminClient {
         sink: mpsc::Sender<Row>,
     ) -> Result<(), CommandError> {
         let path = if with_values { "backup" } else { "export" };
-        let response = self
-            .http
-            .get(format!("{}/store/{path}", self.base))
-            .bearer_auth(self.token.expose())
-            .send()
-            .await
-            .map_err(|err| self.unreachable(err))?;
-        let mut response = self.check(response).await?;
+        let mut response = self
+            .send(self.http.get(format!("{}/store/{path}", self.base)))
+            .await?;
         let mut pending = Vec::new();
         let mut line_no = 0;
         // A body cut short ends in an error here, never in a shorter export.
@@ -104,7 +94,16 @@ impl AdminClient {
         Ok(())
     }
 
-    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, CommandError> {
+    /// Sends with the admin token; a refusal or an unreachable listener is a command error.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CommandError> {
+        let response = request
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|err| self.unreachable(err))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
