@@ -5,6 +5,8 @@
 # Usage: scripts/bench.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/proxies.sh
+source scripts/proxies.sh
 
 DURATION=${1:-10}
 CONNS=64
@@ -112,60 +114,16 @@ token_tether header 18447 19903 18091 header memory liveperson
 token_tether file 18448 19904 18092 header file
 token_tether redis 18449 19905 18093 header redis
 
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes $THREADS;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:18080; keepalive 128; }
-  server {
-    listen 127.0.0.1:18082;
-    listen 127.0.0.1:18444 ssl http2;
-    ssl_certificate $WORK/cert.pem;
-    ssl_certificate_key $WORK/key.pem;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-NGINX
+write_nginx_conf "$WORK" $THREADS
 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); NGINX_PID=$!
 
-cat > "$WORK/haproxy.cfg" <<HAPROXY
-global
-  nbthread $THREADS
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend plain
-  bind 127.0.0.1:18083
-  bind 127.0.0.1:18445 ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  option forwardfor
-  default_backend app
-backend app
-  server app 127.0.0.1:18080
-HAPROXY
+write_haproxy_cfg "$WORK" $THREADS
 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); HAPROXY_PID=$!
 
 for port in 18080 18081 18082 18083 18090 18091 18092 18093 18379 18443 18444 18445 18446 18447 18448 18449; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
-# CPU time the proxy's processes used, in clock ticks (utime + stime of every listed process).
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 # "REQ_PER_S CPU_US_PER_REQUEST": throughput, and the proxy's CPU per request (steadier than
 # req/s on a shared machine, where the load generator and backend compete for the same cores).
 wrk_rps() {

@@ -15,6 +15,8 @@
 # (nghttp2-client), nginx, haproxy and openssl (apt-get install wrk nghttp2-client nginx haproxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/proxies.sh
+source scripts/proxies.sh
 
 ROUNDS=${1:-3}
 DURATION=${2:-8}
@@ -56,59 +58,15 @@ level = "warn"
 access_log = false
 TOML
   $proxy_pin "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
-  cat > "$WORK/nginx.conf" <<NGINX
-worker_processes $workers;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:18080; keepalive 128; }
-  server {
-    listen 127.0.0.1:18082;
-    listen 127.0.0.1:18444 ssl http2;
-    ssl_certificate $WORK/cert.pem;
-    ssl_certificate_key $WORK/key.pem;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-NGINX
+  write_nginx_conf "$WORK" $workers
   $proxy_pin nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!
-  cat > "$WORK/haproxy.cfg" <<HAPROXY
-global
-  nbthread $workers
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend plain
-  bind 127.0.0.1:18083
-  bind 127.0.0.1:18445 ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  option forwardfor
-  default_backend app
-backend app
-  server app 127.0.0.1:18080
-HAPROXY
+  write_haproxy_cfg "$WORK" $workers
   $proxy_pin haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
   for port in 18080 18081 18082 18083 18443 18444 18445; do wait_port $port; done
   sleep 0.5
   PROXY_PIDS[nginx]="${PROXY_PIDS[nginx]} $(pgrep -P "${PROXY_PIDS[nginx]}" | xargs)"
 }
 
-# CPU time the listed processes used, in clock ticks.
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 # "REQ_PER_S CPU_US_PER_REQUEST" for one wrk run against URL, the proxy being PIDS.
 wrk_run() {
   local pin=$1 threads=$2 url=$3; shift 3
