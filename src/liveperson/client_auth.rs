@@ -58,6 +58,11 @@ impl ClientAuth {
         }
     }
 
+    /// The client id LivePerson's servers authenticate as ("" when none is configured).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// `client_secret_basic` or `client_secret_post` (not both); the secret is compared in
     /// constant time. Returns the authenticated client id.
     pub fn authenticate(

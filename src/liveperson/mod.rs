@@ -66,7 +66,7 @@ pub struct LivePerson {
     /// Configured issuer; None: derived from each request's Host.
     issuer: Option<String>,
     prefix: String,
-    client_id: String,
+    /// Authenticates LivePerson's servers; also the one place the client id is kept.
     client_auth: ClientAuth,
     redirect_uris: Vec<String>,
     code_ttl: Duration,
@@ -107,7 +107,6 @@ impl LivePerson {
             claims: ClaimsBuilder::new(lp),
             issuer: Some(lp.issuer.clone()).filter(|i| !i.is_empty()),
             prefix: config.reserved.prefix.clone(),
-            client_id: lp.client_id.clone(),
             client_auth: ClientAuth::new(
                 lp.client_id.clone(),
                 lp.client_secret.clone(),
@@ -331,7 +330,7 @@ impl LivePerson {
         issuer: String,
         user: Identity,
     ) -> Response<ResponseBody> {
-        if self.client_id.is_empty() {
+        if self.client_auth.client_id().is_empty() {
             return refusal(StatusCode::NOT_FOUND, "code_flow_not_configured");
         }
         let params = match params::read(request).await {
@@ -380,7 +379,7 @@ impl LivePerson {
     ) -> Result<String, Box<Response<ResponseBody>>> {
         let grant = codes::CodeGrant {
             v: codes::GRANT_VERSION,
-            client_id: self.client_id.clone(),
+            client_id: self.client_auth.client_id().to_string(),
             redirect_uri: request.redirect_uri,
             redirect_uri_given: request.redirect_uri_given,
             challenge: request.challenge,

@@ -140,7 +140,8 @@ impl LivePerson {
             Err(why) => return refusal_with(StatusCode::BAD_REQUEST, "invalid_request", why),
         };
         // Until client_id and redirect_uri check out, errors are shown, never redirected.
-        if self.client_id.is_empty() || params.get("client_id") != Some(self.client_id.as_str()) {
+        let client_id = self.client_auth.client_id();
+        if client_id.is_empty() || params.get("client_id") != Some(client_id) {
             return refusal_with(
                 StatusCode::BAD_REQUEST,
                 "invalid_client",
