@@ -1,6 +1,7 @@
 //! `tether demo`: the newcomer's tour. Starts a small demo app (log in as any name; it answers the
-//! identity probe), the sandbox LiveChat accounts server, and Tether in front of the app with a
-//! self-signed certificate, then prints the URL to open.
+//! identity probe; its pages carry no Tether code), the sandbox (LiveChat's accounts server and
+//! the stand-ins for LiveChat's widget and LivePerson's lpTag), and Tether in front of the app
+//! with a self-signed certificate and `[inject]` on, then prints the URL to open.
 
 use crate::sandbox::livechat::{SandboxAccounts, SandboxConfig};
 use bytes::Bytes;
@@ -20,15 +21,24 @@ pub async fn run(listen: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|err| format!("starting the demo app: {err}"))?;
     let dir = std::env::temp_dir().join("tether-demo");
+    std::fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+    let signing_key = dir.join("liveperson-signing.pem");
+    if !signing_key.exists() {
+        let pem = crate::liveperson::keys::generate_pem()
+            .map_err(|err| format!("making a LivePerson signing key: {err}"))?;
+        std::fs::write(&signing_key, pem)
+            .map_err(|err| format!("writing {}: {err}", signing_key.display()))?;
+    }
     let config = demo_config(listen, app, &sandbox, &dir)?;
     crate::logging::init(&config.log);
     let running = crate::start(config).await.map_err(|err| err.to_string())?;
     println!(
         "\nTether demo\n\
          \x20 open        https://localhost:{port}/   (a self-signed certificate: accept the browser's warning)\n\
-         \x20 then        log in as alice, see alice's LiveChat token; log out, log in as bob; alice again\n\
-         \x20             gets her original entityId\n\
-         \x20 the app     http://{app} (behind Tether; it answers the identity probe at /whoami)\n\
+         \x20 then        log in as alice: two chat bubbles (the sandbox's stand-ins for LiveChat's widget\n\
+         \x20             and LivePerson's lpTag, put on the app's page by Tether) name her verified\n\
+         \x20             customer; log out, log in as bob, then alice again: she keeps her customer\n\
+         \x20 the app     http://{app} (no Tether code in its pages; it answers the probe at /whoami)\n\
          \x20 LiveChat    sandbox accounts server at {accounts} (state: {accounts}/sandbox/state)\n\
          \x20 admin       http://{admin}/metrics\n\
          \x20 stop        Ctrl-C\n",
@@ -73,7 +83,21 @@ client_secret = "{secret}"
 refresh_token = "{refresh}"
 accounts_url = "{accounts}"
 api_url = "{accounts}"
+[liveperson]
+enabled = true
+client_id = "demo-liveperson"
+client_secret = "demo-liveperson-secret"
+signing_key = "{signing_key}"
+[inject]
+enabled = true
+livechat = true
+liveperson = true
+liveperson_site_id = "12345678"
+livechat_widget_src = "{accounts}/sandbox/widget/livechat.js"
+liveperson_tag_src = "{accounts}/sandbox/widget/lptag.js"
+session_cookie = "demo_session"
 "#,
+        signing_key = dir.join("liveperson-signing.pem").display(),
         cert = dir.join("tether.crt").display(),
         key = dir.join("tether.key").display(),
         org = defaults.organization_id,
@@ -199,6 +223,7 @@ fn route(request: &Request<Incoming>) -> Reply {
     }
 }
 
+/// The demo app's page: plain HTML, no Tether code. Tether puts the widgets on it.
 fn page(user: Option<&str>) -> String {
     let body = match user {
         None => r#"<p>Nobody is logged in.</p>
@@ -206,27 +231,16 @@ fn page(user: Option<&str>) -> String {
 <button>Log in</button></form>"#
             .to_string(),
         Some(user) => format!(
-            r#"<p>Logged in as <b>{user}</b>. <button id="logout">Log out</button></p>
-<p>The LiveChat widget would receive this token from Tether's identity provider:</p>
-<pre id="token">asking Tether...</pre>
-<p><button id="fresh">getFreshToken()</button></p>"#
+            r#"<p>Logged in as <b>{user}</b>. <a href="/logout">Log out</a></p>
+<p>This page has no Tether code in it: Tether adds its loader as the page streams through, and
+the chat bubbles in the corner are the sandbox's stand-ins for LiveChat's widget and
+LivePerson's lpTag, naming the customer each vendor was told about.</p>"#
         ),
     };
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>Tether demo</title>
-<style>body{{font:16px system-ui;margin:2em auto;max-width:48em}}pre{{background:#f4f4f4;padding:1em;white-space:pre-wrap}}</style>
-<script src="/.tether/livechat/identity-provider.js"></script></head><body>
+<style>body{{font:16px system-ui;margin:2em auto;max-width:48em}}</style></head><body>
 <h1>Tether demo app</h1>{body}
-<script>
-const provider = TetherLiveChat.identityProvider();
-const show = (promise) => promise.then(
-  (token) => document.getElementById("token").textContent = JSON.stringify(token, null, 2),
-  (err) => document.getElementById("token").textContent = "error: " + err.message);
-if (document.getElementById("token")) show(provider.getToken());
-const fresh = document.getElementById("fresh");
-if (fresh) fresh.onclick = () => show(provider.getFreshToken());
-const logout = document.getElementById("logout");
-if (logout) logout.onclick = () => TetherLiveChat.logout().then(() => location.href = "/logout");
-</script></body></html>"#
+</body></html>"#
     )
 }

@@ -138,6 +138,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         }));
         eraser
     });
+    let loader = page_loader(config, livechat.as_deref(), liveperson.as_deref());
     let probe_limit = ProbeLimit::new(config);
     metrics.push(probe_limit.metrics());
     let config = config.clone();
@@ -146,6 +147,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
             identity: IdentityResolver::new(&config, probe_limit.clone()),
             livechat: livechat.clone(),
             liveperson: liveperson.clone(),
+            loader: loader.clone(),
         }))) as Arc<dyn ReservedEndpoints>
     });
     Ok(Extensions {
@@ -154,6 +156,25 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         metrics,
         eraser,
     })
+}
+
+/// `[inject]`'s page loader, carrying the page scripts of the vendors it injects.
+fn page_loader(
+    config: &Config,
+    livechat: Option<&LiveChat>,
+    liveperson: Option<&LivePerson>,
+) -> Option<bytes::Bytes> {
+    let inject = &config.inject;
+    if !inject.enabled || !(inject.livechat || inject.liveperson) {
+        return None;
+    }
+    let provider = livechat
+        .filter(|_| inject.livechat)
+        .map(LiveChat::provider_source);
+    let identity = liveperson
+        .filter(|_| inject.liveperson)
+        .map(LivePerson::identity_source);
+    Some(crate::inject::loader::render(config, provider, identity))
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn crate::store::Store>, StartError> {
@@ -169,6 +190,8 @@ struct Inner {
     identity: IdentityResolver,
     livechat: Option<Arc<LiveChat>>,
     liveperson: Option<Arc<LivePerson>>,
+    /// `{prefix}/inject/loader.js`, when `[inject]` puts a vendor on pages.
+    loader: Option<bytes::Bytes>,
 }
 
 /// One core's router for the reserved prefix.
@@ -195,6 +218,12 @@ impl Endpoints {
         conn: &ConnInfo,
     ) -> Response<ResponseBody> {
         let method = request.method().clone();
+        if let ("/inject/loader.js", Some(loader)) = (subpath, &self.0.loader) {
+            if method != Method::GET && method != Method::HEAD {
+                return method_not_allowed("GET, HEAD");
+            }
+            return loader_script(loader.clone());
+        }
         match (subpath, &self.0.livechat) {
             ("/livechat/identity-provider.js", Some(livechat)) => {
                 if method != Method::GET && method != Method::HEAD {
@@ -224,6 +253,20 @@ impl Endpoints {
             },
         }
     }
+}
+
+/// The loader is the same for every visitor: browsers and caches may keep it a few minutes.
+fn loader_script(loader: bytes::Bytes) -> Response<ResponseBody> {
+    let mut response = crate::proxy::full(
+        StatusCode::OK,
+        "application/javascript; charset=utf-8",
+        loader,
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=300"),
+    );
+    response
 }
 
 /// The last readiness answer and when it was given.

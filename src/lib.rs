@@ -8,6 +8,7 @@
 //!   (`proxy::headers`), forwarding and WebSocket tunnels (`proxy::forward`).
 //! - `livechat`: LiveChat's Custom Identity Provider (per-user customer tokens).
 //! - `liveperson`: LivePerson's authenticated consumers (an OpenID Connect provider).
+//! - `inject`: the widget and its identity put on the app's HTML pages as they stream through.
 //! - `identity`: who is logged in (asks the app); `store`: durable mappings and one-time codes.
 //! - `endpoints`: the reserved-prefix router; `respond`: the answers every endpoint gives.
 //! - `erasure`: forgetting one user; `store_commands`: `tether store export|import|forget|backup`.
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod endpoints;
 pub mod erasure;
 pub mod identity;
+pub mod inject;
 pub mod io;
 pub mod lifecycle;
 pub mod livechat;
@@ -40,6 +42,7 @@ pub mod store;
 pub mod store_commands;
 pub mod throttle;
 pub mod tls;
+pub mod user_key;
 
 pub use config::Config;
 pub use server::{start, start_proxy_only, start_with, Running, ShutdownReport, StartError};

@@ -61,6 +61,32 @@ pub enum Refusal {
 
 const REFUSALS: [&str; 2] = ["ambiguous_length", "headers_too_large"];
 
+/// Pages under `inject.paths` passed without the snippets.
+#[derive(Debug, Clone, Copy)]
+pub enum InjectSkip {
+    /// The page's Content-Security-Policy would block the tags.
+    Csp = 0,
+    /// A charset that is not ASCII-compatible (or unknown).
+    Charset = 1,
+    /// A content coding Tether does not decode (zstd, stacked codings).
+    Encoding = 2,
+    /// `Cache-Control: no-transform`.
+    NoTransform = 3,
+    /// `Content-Disposition: attachment`.
+    Attachment = 4,
+    /// The rewriter gave up (a tag over its memory limit); the rest passed unchanged.
+    RewriteFailed = 5,
+}
+
+const INJECT_SKIPS: [&str; 6] = [
+    "csp",
+    "charset",
+    "encoding",
+    "no_transform",
+    "attachment",
+    "rewrite_failed",
+];
+
 /// More metrics to append to the exposition (vendor counters).
 /// One counter in the Prometheus text format.
 pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
@@ -88,6 +114,9 @@ pub struct Metrics {
     reserved_path_rejections: AtomicU64,
     websocket_tunnels: AtomicU64,
     refusals: [AtomicU64; REFUSALS.len()],
+    inject_pages: AtomicU64,
+    inject_skips: [AtomicU64; INJECT_SKIPS.len()],
+    inject_csp_warned: std::sync::atomic::AtomicBool,
 }
 
 impl Metrics {
@@ -150,6 +179,19 @@ impl Metrics {
 
     pub fn refused(&self, reason: Refusal) {
         self.refusals[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn page_injected(&self) {
+        self.inject_pages.fetch_add(1, Relaxed);
+    }
+
+    pub fn page_skipped(&self, reason: InjectSkip) {
+        self.inject_skips[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// True the first time only: the CSP warning is logged once per process, not per page.
+    pub fn first_csp_warning(&self) -> bool {
+        !self.inject_csp_warned.swap(true, Relaxed)
     }
 
     pub fn websocket_tunnel(&self) {
@@ -243,9 +285,31 @@ impl Metrics {
                 "tether_requests_refused_total{{reason=\"{reason}\"}} {value}"
             );
         }
+        self.render_inject(&mut out);
         for source in &self.sources {
             source(&mut out);
         }
         out
+    }
+
+    fn render_inject(&self, out: &mut String) {
+        write_counter(
+            out,
+            "tether_inject_pages_total",
+            "HTML pages that got the injected snippets.",
+            self.inject_pages.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_inject_skipped_total Pages under inject.paths passed without the snippets, by reason.\n\
+             # TYPE tether_inject_skipped_total counter"
+        );
+        for (i, reason) in INJECT_SKIPS.iter().enumerate() {
+            let value = self.inject_skips[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "tether_inject_skipped_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
     }
 }

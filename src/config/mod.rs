@@ -4,12 +4,14 @@
 //! Key names are part of Tether's public interface (see the README); unknown keys are errors.
 
 mod advice;
+mod inject;
 mod liveperson;
 mod load;
 pub mod units;
 mod validate;
 
 pub use advice::production_warnings;
+pub use inject::{InjectConfig, InjectPosition};
 pub use liveperson::{is_web_url, JweEnc, LivePersonConfig, PageFlow, SubjectKind, MAX_CODE_TTL};
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 
@@ -43,6 +45,8 @@ pub struct Config {
     pub livechat: LiveChatConfig,
     #[serde(default)]
     pub liveperson: LivePersonConfig,
+    #[serde(default)]
+    pub inject: InjectConfig,
     /// Where this configuration was read from (for errors about the files it names).
     #[serde(skip)]
     pub origin: ConfigOrigin,

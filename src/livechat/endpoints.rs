@@ -35,6 +35,11 @@ impl LiveChat {
         }
     }
 
+    /// The identity provider's source (for the page loader, which carries it).
+    pub fn provider_source(&self) -> &str {
+        std::str::from_utf8(&self.provider_script).expect("built from a str")
+    }
+
     pub fn provider_script(&self) -> Response<ResponseBody> {
         let mut response = crate::proxy::full(
             StatusCode::OK,
@@ -64,7 +69,7 @@ impl LiveChat {
                 let mut response = private_json_bytes(StatusCode::OK, body);
                 response
                     .headers_mut()
-                    .insert("x-tether-user-key", user_key(user));
+                    .insert("x-tether-user-key", user_key_header(user));
                 response
             }
             Err(err) => {
@@ -103,14 +108,9 @@ impl LiveChat {
     }
 }
 
-/// A stable per-user key for the page's cache: a hash, so the page never sees the user id.
-fn user_key(user: &str) -> HeaderValue {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user.as_bytes());
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    HeaderValue::from_str(&hex).expect("hex is a valid header value")
+/// The page's cache key for the user (`crate::user_key`).
+fn user_key_header(user: &str) -> HeaderValue {
+    HeaderValue::from_str(&crate::user_key::user_key(user)).expect("hex is a valid header value")
 }
 
 pub type Shared = Arc<LiveChat>;

@@ -16,6 +16,10 @@
  * - A failed request is never cached: the next call tries again. getToken() retries a failed
  *   request once before rejecting, since a rejected promise can leave the widget waiting.
  * - getFreshToken() always asks for a new token (POST), bypassing every cache, Tether's too.
+ * - Tether's page loader ([inject]) may vouch for the page's user (expect) or find out once
+ *   (check); the widget's first getToken() on that page is then answered without a request, from
+ *   a stored token with more than REUSE_MARGIN left. Every later call asks Tether, so a user
+ *   switch without a reload is still seen.
  * - invalidate() returns a Promise. expiresIn and creationDate are milliseconds, as the widget
  *   expects, and the object is plain JSON (structured-cloneable).
  */
@@ -25,6 +29,9 @@
   var KEY_PREFIX = "tether.livechat.token.";
   var USER_KEY = "tether.livechat.user";
   var memory = {}; // fallback when sessionStorage is unavailable (private mode, sandboxed frames)
+  // The widget re-issues a token with an hour or less left; keep a margin above that.
+  var REUSE_MARGIN = 65 * 60 * 1000;
+  var primed = null; // the page's user key, for the widget's first getToken()
 
   function storage() {
     try {
@@ -102,9 +109,21 @@
     });
   }
 
+  function takePrimed() {
+    var user = primed;
+    primed = null;
+    if (user === null || currentUser() !== user) return null;
+    var token = read(KEY_PREFIX + user);
+    var left = token ? token.creationDate + token.expiresIn - Date.now() : 0;
+    return left > REUSE_MARGIN ? token : null;
+  }
+
   function identityProvider() {
     return {
-      getToken: function () { return withOneRetry("GET"); },
+      getToken: function () {
+        var token = takePrimed();
+        return token ? Promise.resolve(token) : withOneRetry("GET");
+      },
       getFreshToken: function () { return withOneRetry("POST"); },
       hasToken: function () {
         var user = currentUser();
@@ -126,5 +145,30 @@
     return fetch(ENDPOINT, { method: "DELETE", credentials: "same-origin" }).then(function () {}, function () {});
   }
 
-  global.TetherLiveChat = { identityProvider: identityProvider, logout: logout };
+  // The page loader's calls. forget: nobody is signed in on this page. expect: the page is for
+  // the user with this key. check: ask Tether once; resolves whether someone is signed in.
+  function forget() { dropAll(); }
+
+  function expect(userKey) {
+    if (currentUser() !== userKey) dropAll();
+    primed = userKey;
+  }
+
+  function check() {
+    return request("GET").then(
+      function () { primed = currentUser(); return true; },
+      function (error) {
+        // 401: nobody (request() dropped every token). Anything else: someone may be signed
+        // in and Tether is briefly unavailable; the widget's own calls retry.
+        return String(error && error.message).indexOf("nobody is logged in") < 0;
+      });
+  }
+
+  global.TetherLiveChat = {
+    identityProvider: identityProvider,
+    logout: logout,
+    forget: forget,
+    expect: expect,
+    check: check
+  };
 })(window);

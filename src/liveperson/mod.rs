@@ -126,6 +126,11 @@ impl LivePerson {
         })
     }
 
+    /// The page script's source (for the page loader, which carries it).
+    pub fn identity_source(&self) -> &str {
+        std::str::from_utf8(&self.identity_script).expect("built from a str")
+    }
+
     /// The `kid` of the active signing key.
     pub fn kid(&self) -> &str {
         &self.key.kid

@@ -1,16 +1,72 @@
 //! Body types: the client's request body on its way to the app (with the size limit enforced while
 //! streaming), and the response body (the app's stream, or a small body Tether wrote itself).
 
+use crate::inject::body::BoxError;
+use crate::inject::InjectedBody;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Either the app's streamed body or a complete body Tether produced.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+pin_project_lite::pin_project! {
+    /// A response body: the app's stream, the app's page with the snippets (`inject`), or a
+    /// complete body Tether produced.
+    #[project = Projected]
+    pub enum ResponseBody {
+        App { #[pin] body: Incoming },
+        Injected { #[pin] body: InjectedBody },
+        Own { #[pin] body: Full<Bytes> },
+    }
+}
+
+impl ResponseBody {
+    pub fn app(body: Incoming) -> Self {
+        Self::App { body }
+    }
+
+    pub fn injected(body: InjectedBody) -> Self {
+        Self::Injected { body }
+    }
+
+    pub fn own(body: Full<Bytes>) -> Self {
+        Self::Own { body }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            Projected::App { body } => body.poll_frame(cx).map_err(Into::into),
+            Projected::Injected { body } => body.poll_frame(cx),
+            Projected::Own { body } => body.poll_frame(cx).map_err(|never| match never {}),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::App { body } => body.is_end_stream(),
+            Self::Injected { body } => body.is_end_stream(),
+            Self::Own { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::App { body } => body.size_hint(),
+            Self::Injected { body } => body.size_hint(),
+            Self::Own { body } => body.size_hint(),
+        }
+    }
+}
 
 /// A complete response written by Tether.
 pub fn full(
@@ -18,7 +74,7 @@ pub fn full(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<ResponseBody> {
-    let mut response = Response::new(Either::Right(Full::new(body.into())));
+    let mut response = Response::new(ResponseBody::own(Full::new(body.into())));
     *response.status_mut() = status;
     response
         .headers_mut()

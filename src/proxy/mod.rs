@@ -12,13 +12,14 @@ pub use body::{full, json_error, ResponseBody};
 pub use forward::ForwardError;
 
 use crate::config::{Config, IdentitySource};
+use crate::inject::Injector;
 use crate::metrics::{Metrics, Refusal, UpstreamFailure};
 use body::RequestBody;
 use forward::Upstream;
 use headers::IdentityHeaders;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use reserved::Route;
@@ -118,6 +119,8 @@ pub struct Proxy {
     max_header_bytes: u64,
     upstream: Upstream,
     endpoints: Arc<dyn ReservedEndpoints>,
+    /// `[inject]`: the snippets on the app's pages, when on.
+    injector: Option<Injector>,
     metrics: Arc<Metrics>,
     access_log: bool,
 }
@@ -141,6 +144,7 @@ impl Proxy {
             max_header_bytes: config.limits.max_header_bytes,
             upstream: Upstream::new(&config.upstream, &config.limits),
             endpoints,
+            injector: Injector::new(config, metrics.clone()),
             metrics,
             access_log: config.log.access_log,
         }
@@ -263,6 +267,11 @@ impl Proxy {
         if parts.version == Version::HTTP_2 {
             headers::join_cookies(&mut parts.headers);
         }
+        let page = self.injector.as_ref().and_then(|injector| {
+            let from_gateway = self.gateway_identity && conn.trusted_peer;
+            let scheme = page_scheme(&parts.headers, conn);
+            injector.candidate(&mut parts, from_gateway, scheme)
+        });
         headers::set_forwarded(&mut parts.headers, conn, host);
         if let Some(token) = &upgrade {
             parts
@@ -304,8 +313,17 @@ impl Proxy {
                 }
             };
         }
+        if let (Some(injector), Some(page)) = (&self.injector, page) {
+            match injector.respond(page, response) {
+                Ok(mut injected) => {
+                    self.clean_response_headers(injected.headers_mut());
+                    return injected.map(ResponseBody::injected);
+                }
+                Err(unchanged) => response = *unchanged,
+            }
+        }
         self.clean_response_headers(response.headers_mut());
-        response.map(Either::Left)
+        response.map(ResponseBody::app)
     }
 
     /// The `Upgrade` token when this is an HTTP/1.1 upgrade request Tether will tunnel.
@@ -326,7 +344,7 @@ impl Proxy {
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, token);
-        response.map(|_| Either::Right(Full::default()))
+        response.map(|_| ResponseBody::own(Full::default()))
     }
 
     fn clean_response_headers(&self, headers: &mut http::HeaderMap) {
@@ -355,6 +373,20 @@ impl Proxy {
         };
         tracing::warn!(error = ?err, status = status.as_u16(), "forwarding failed");
         json_error(status, code)
+    }
+}
+
+/// The scheme the browser used for the page: this listener's, or a trusted balancer's
+/// `X-Forwarded-Proto` in front of the plain listener.
+fn page_scheme(headers: &http::HeaderMap, conn: &ConnInfo) -> &'static str {
+    let forwarded_https = conn.trusted_peer
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+    if conn.tls || forwarded_https {
+        "https"
+    } else {
+        "http"
     }
 }
 

@@ -10,6 +10,8 @@
 //! - inspection for tests and the demo: `GET /sandbox/state`, `GET /sandbox/token-owner?token=`,
 //!   and fault injection: `POST /sandbox/faults` with `{"latency_ms": N, "fail": [F, ...]}` where
 //!   each F is `{"status": 503}` (a LiveChat error body), `{"drop": true}` or `{"hang": true}`.
+//! - the stand-ins for the vendors' page scripts (`widgets`): `GET /sandbox/widget/livechat.js`
+//!   and `GET /sandbox/widget/lptag.js`.
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -368,14 +370,28 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
         }
         (Method::GET, "/sandbox/token-owner") => {
             let token = query.strip_prefix("token=").unwrap_or("");
-            match state.books().customer_tokens.get(token) {
+            let token = percent_encoding::percent_decode_str(token).decode_utf8_lossy();
+            // The stand-in widget asks from the page, on another origin.
+            let mut answer = match state.books().customer_tokens.get(token.as_ref()) {
                 Some(entity) => json(StatusCode::OK, serde_json::json!({ "entity_id": entity })),
                 None => json(
                     StatusCode::NOT_FOUND,
                     serde_json::json!({ "entity_id": null }),
                 ),
-            }
+            };
+            answer.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                header::HeaderValue::from_static("*"),
+            );
+            answer
         }
+        (Method::GET, path) if path.starts_with("/sandbox/widget/") => super::widgets::script(path)
+            .unwrap_or_else(|| {
+                json(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({ "error": "not_found" }),
+                )
+            }),
         (Method::POST, "/sandbox/faults") => match serde_json::from_slice::<FaultPlan>(&body) {
             Ok(plan) => {
                 let mut books = state.books();

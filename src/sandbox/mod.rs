@@ -2,3 +2,4 @@
 //! `tether demo`. Nobody can reach the real vendors from a test; these imitate their contracts.
 
 pub mod livechat;
+pub mod widgets;

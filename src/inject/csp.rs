@@ -1,0 +1,365 @@
+//! Content-Security-Policy, read only as far as the injected `<script src>` tags need: would the
+//! page's policies let them run, and with which nonce. Tether never changes a policy; a page
+//! whose policy would block the tags is passed unchanged (CSP Level 3, section 6.7 matching).
+
+/// A script the injected markup loads, located for source matching.
+#[derive(Debug, Clone)]
+pub struct ScriptUrl {
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: String,
+}
+
+impl ScriptUrl {
+    /// `src` as the page would resolve it: a path is on the page's own origin.
+    pub fn resolve(src: &str, page: &Origin) -> Option<Self> {
+        if src.starts_with('/') && !src.starts_with("//") {
+            return Some(Self {
+                scheme: page.scheme.clone(),
+                host: page.host.clone(),
+                port: page.port,
+                path: src.split(['?', '#']).next().unwrap_or("/").to_string(),
+            });
+        }
+        let url = url::Url::parse(src).ok()?;
+        Some(Self {
+            scheme: url.scheme().to_string(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port(),
+            path: url.path().to_string(),
+        })
+    }
+
+    fn port_or_default(&self) -> Option<u16> {
+        self.port.or(default_port(&self.scheme))
+    }
+}
+
+/// The page's origin (`'self'`).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Origin {
+    /// From the request's scheme and Host (or authority) value.
+    pub fn new(scheme: &str, host: &str) -> Self {
+        let (name, port) = split_host_port(host);
+        Self {
+            scheme: scheme.to_string(),
+            host: name.to_ascii_lowercase(),
+            port: port.filter(|p| Some(*p) != default_port(scheme)),
+        }
+    }
+}
+
+/// The policies in force on one page (`Content-Security-Policy` headers and `<meta>` tags; a
+/// report-only policy blocks nothing and is not read).
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// For each policy, the source list that governs `<script src>` elements, if it has one.
+    script_lists: Vec<Vec<String>>,
+}
+
+/// Whether the tags may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// They may, carrying this nonce (when a policy asks for one).
+    Allowed {
+        nonce: Option<String>,
+    },
+    Blocked,
+}
+
+impl Policies {
+    /// Adds one header value, which may hold several policies separated by commas.
+    pub fn add(&mut self, value: &str) {
+        for policy in value.split(',') {
+            if let Some(list) = script_list(policy) {
+                self.script_lists.push(list);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.script_lists.is_empty()
+    }
+
+    /// Every policy must allow every script. A nonce found in any policy is tried: the loader
+    /// hands its own nonce to the scripts it inserts, so one nonce covers them all.
+    pub fn verdict(&self, scripts: &[ScriptUrl], page: &Origin) -> Verdict {
+        let nonce = self
+            .script_lists
+            .iter()
+            .flatten()
+            .find_map(|source| nonce_of(source))
+            .map(str::to_string);
+        let allowed = self.script_lists.iter().all(|list| {
+            scripts
+                .iter()
+                .all(|script| list_allows(list, script, page, nonce.as_deref()))
+        });
+        if allowed {
+            Verdict::Allowed { nonce }
+        } else {
+            Verdict::Blocked
+        }
+    }
+}
+
+/// The effective list for script elements: `script-src-elem`, else `script-src`, else
+/// `default-src`; None when the policy restricts no scripts.
+fn script_list(policy: &str) -> Option<Vec<String>> {
+    let mut directives: Vec<(String, Vec<String>)> = Vec::new();
+    for directive in policy.split(';') {
+        let mut tokens = directive.split_ascii_whitespace();
+        let Some(name) = tokens.next() else { continue };
+        let name = name.to_ascii_lowercase();
+        // The first occurrence of a directive wins; later duplicates are ignored.
+        if directives.iter().all(|(seen, _)| *seen != name) {
+            directives.push((name, tokens.map(str::to_string).collect()));
+        }
+    }
+    ["script-src-elem", "script-src", "default-src"]
+        .iter()
+        .find_map(|wanted| directives.iter().find(|(name, _)| name == wanted))
+        .map(|(_, list)| list.clone())
+}
+
+fn nonce_of(source: &str) -> Option<&str> {
+    let inner = source.strip_prefix('\'')?.strip_suffix('\'')?;
+    let (kind, value) = inner.split_once('-')?;
+    (kind.eq_ignore_ascii_case("nonce") && !value.is_empty()).then_some(value)
+}
+
+fn list_allows(list: &[String], script: &ScriptUrl, page: &Origin, nonce: Option<&str>) -> bool {
+    if nonce.is_some_and(|nonce| list.iter().any(|s| nonce_of(s) == Some(nonce))) {
+        return true;
+    }
+    // With 'strict-dynamic', host and scheme sources are ignored: only nonces and hashes count.
+    if list
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case("'strict-dynamic'"))
+    {
+        return false;
+    }
+    list.iter()
+        .any(|source| source_matches(source, script, page))
+}
+
+fn source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool {
+    let lower = source.to_ascii_lowercase();
+    if lower == "'self'" {
+        return same_origin_or_upgrade(script, page);
+    }
+    if lower.starts_with('\'') {
+        return false; // 'none', 'unsafe-inline', hashes, nonces (handled above), ...
+    }
+    if lower == "*" {
+        return matches!(script.scheme.as_str(), "http" | "https") || script.scheme == page.scheme;
+    }
+    if let Some(scheme) = lower.strip_suffix(':') {
+        return scheme_matches(scheme, &script.scheme);
+    }
+    host_source_matches(&lower, script, page)
+}
+
+fn host_source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool {
+    let (scheme, rest) = match source.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, source),
+    };
+    let scheme_ok = match scheme {
+        Some(scheme) => scheme_matches(scheme, &script.scheme),
+        None => scheme_matches(&page.scheme, &script.scheme),
+    };
+    if !scheme_ok {
+        return false;
+    }
+    let (host_port, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], Some(&rest[at..])),
+        None => (rest, None),
+    };
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.ends_with(']') || port == "*" => {
+            (host, Some(port))
+        }
+        _ => (host_port, None),
+    };
+    let host_ok = match host.strip_prefix("*.") {
+        Some(parent) => script.host.ends_with(&format!(".{parent}")),
+        None => host == "*" || host == script.host,
+    };
+    let port_ok = match port {
+        Some("*") => true,
+        Some(port) => port.parse::<u16>().ok() == script.port_or_default(),
+        // No port: the default port of the source's scheme (an http source also matches 443).
+        None => {
+            let wanted = default_port(scheme.unwrap_or(&script.scheme));
+            let actual = script.port_or_default();
+            actual == wanted || (wanted == Some(80) && actual == Some(443))
+        }
+    };
+    let path_ok = match path {
+        None | Some("/") => true,
+        Some(path) if path.ends_with('/') => script.path.starts_with(path),
+        Some(path) => script.path == path,
+    };
+    host_ok && port_ok && path_ok
+}
+
+/// `http:` also admits `https:` (the upgrade CSP allows).
+fn scheme_matches(source: &str, actual: &str) -> bool {
+    source == actual
+        || (source == "http" && actual == "https")
+        || (source == "ws" && actual == "wss")
+}
+
+fn same_origin_or_upgrade(script: &ScriptUrl, page: &Origin) -> bool {
+    script.host == page.host
+        && scheme_matches(&page.scheme, &script.scheme)
+        && (script.port_or_default() == page.port.or(default_port(&page.scheme))
+            || (page.scheme == "http" && script.scheme == "https" && script.port.is_none()))
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        let (addr, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (addr, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) => (name, port.parse().ok()),
+        None => (host, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> Origin {
+        Origin::new("https", "shop.example.com")
+    }
+
+    fn scripts() -> Vec<ScriptUrl> {
+        [
+            "/.tether/inject/loader.js",
+            "https://cdn.livechatinc.com/tracking.js",
+        ]
+        .iter()
+        .map(|src| ScriptUrl::resolve(src, &page()).unwrap())
+        .collect()
+    }
+
+    fn verdict(headers: &[&str]) -> Verdict {
+        let mut policies = Policies::default();
+        for header in headers {
+            policies.add(header);
+        }
+        policies.verdict(&scripts(), &page())
+    }
+
+    fn allowed(nonce: Option<&str>) -> Verdict {
+        Verdict::Allowed {
+            nonce: nonce.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn no_script_restriction_allows_the_tags() {
+        assert_eq!(verdict(&[]), allowed(None));
+        assert_eq!(
+            verdict(&["img-src 'self'; frame-ancestors 'none'"]),
+            allowed(None)
+        );
+    }
+
+    #[test]
+    fn a_nonce_is_used_for_every_tag() {
+        let csp = "script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'";
+        assert_eq!(verdict(&[csp]), allowed(Some("r4nd0m")));
+        // A nonce in default-src counts when script-src is absent.
+        assert_eq!(verdict(&["default-src 'nonce-abc'"]), allowed(Some("abc")));
+    }
+
+    #[test]
+    fn self_and_the_vendor_host_allow_the_tags() {
+        let csp = "script-src 'self' https://cdn.livechatinc.com";
+        assert_eq!(verdict(&[csp]), allowed(None));
+        assert_eq!(
+            verdict(&["script-src 'self' *.livechatinc.com"]),
+            allowed(None)
+        );
+        assert_eq!(verdict(&["script-src 'self' https:"]), allowed(None));
+        assert_eq!(verdict(&["default-src *"]), allowed(None));
+        assert_eq!(
+            verdict(&["script-src https://shop.example.com https://cdn.livechatinc.com/"]),
+            allowed(None)
+        );
+    }
+
+    #[test]
+    fn policies_that_block_either_tag_block_the_page() {
+        for csp in [
+            "script-src 'self'",
+            "default-src 'self'",
+            "script-src 'none'",
+            "script-src 'self' 'strict-dynamic' https://cdn.livechatinc.com",
+            "script-src 'unsafe-inline' 'sha256-abc='",
+            "script-src 'self' https://cdn.livechatinc.com/other.js",
+            "script-src 'self' http://cdn.livechatinc.com:8080",
+            "script-src-elem 'self'; script-src *",
+        ] {
+            assert_eq!(verdict(&[csp]), Verdict::Blocked, "{csp}");
+        }
+        // Every policy must allow: a second, stricter policy blocks.
+        assert_eq!(
+            verdict(&["script-src *", "script-src 'self'"]),
+            Verdict::Blocked
+        );
+        assert_eq!(
+            verdict(&["script-src * , script-src 'self'"]),
+            Verdict::Blocked
+        );
+    }
+
+    #[test]
+    fn a_nonce_policy_and_a_host_policy_together() {
+        let both = [
+            "script-src 'nonce-n1'",
+            "script-src 'self' cdn.livechatinc.com",
+        ];
+        assert_eq!(verdict(&both), allowed(Some("n1")));
+    }
+
+    #[test]
+    fn origins_with_ports() {
+        let page = Origin::new("https", "localhost:8443");
+        let loader = ScriptUrl::resolve("/.tether/inject/loader.js", &page).unwrap();
+        let sandbox = ScriptUrl::resolve("http://127.0.0.1:5000/widget.js", &page).unwrap();
+        let mut policies = Policies::default();
+        policies.add("script-src 'self' http://127.0.0.1:5000");
+        assert_eq!(
+            policies.verdict(&[loader.clone(), sandbox.clone()], &page),
+            allowed(None)
+        );
+        let mut policies = Policies::default();
+        policies.add("script-src 'self' http://127.0.0.1");
+        assert_eq!(
+            policies.verdict(&[loader, sandbox], &page),
+            Verdict::Blocked
+        );
+    }
+}

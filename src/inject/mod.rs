@@ -1,0 +1,462 @@
+//! Putting the chat widget and its identity on the app's pages as they stream through
+//! (`[inject]`), so a legacy app needs no template change.
+//!
+//! The proxy asks twice per forwarded request: `Injector::candidate` on the way in (a GET
+//! navigation under `inject.paths`: the app is then asked for the page uncompressed), and
+//! `Injector::respond` on the way out (a 200 `text/html` page the tags may run on gets its body
+//! wrapped in an `InjectedBody`). Everything else passes byte for byte. What goes in is one
+//! same-origin script, `{prefix}/inject/loader.js` (`loader`), which sets up the vendors.
+
+pub mod body;
+pub mod coding;
+pub mod csp;
+pub mod loader;
+mod page;
+pub mod rewrite;
+
+pub use body::InjectedBody;
+pub use page::Candidate;
+
+use crate::config::{Config, IdentitySource, InjectPosition};
+use crate::metrics::{InjectSkip, Metrics};
+use coding::{Decoder, Encoder, InputCoding, OutputCoding};
+use csp::{Origin, Policies, Verdict};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{request, Method, Response, StatusCode};
+use hyper::body::Incoming;
+use page::{PageSnippet, Visitor};
+use rewrite::{Outcome, Transformer};
+use std::sync::Arc;
+
+/// What `[inject]` says, prepared once.
+struct Settings {
+    paths: Vec<String>,
+    exclude_paths: Vec<String>,
+    head: bool,
+    /// The loader's path, when a vendor is injected.
+    loader: Option<String>,
+    /// Scripts the markup makes the page load: the loader and the vendors' entry scripts.
+    scripts: Vec<String>,
+    extra_html: String,
+    /// Header mode: the gateway's user header on the request says who the page is for.
+    gateway_user_header: Option<HeaderName>,
+    /// Probe mode: the app may say who the page is for in its response.
+    user_header: HeaderName,
+    session_cookie: Option<String>,
+    gzip_level: u32,
+}
+
+pub struct Injector {
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+}
+
+/// Why a page under `inject.paths` did not get the snippet, or that it did.
+enum Decision {
+    Inject,
+    Skip(InjectSkip),
+    /// Not an HTML page at all (not counted).
+    NotAPage,
+}
+
+impl Injector {
+    /// None when `[inject]` is off.
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Option<Self> {
+        let inject = &config.inject;
+        if !inject.enabled {
+            return None;
+        }
+        let vendors = inject.livechat || inject.liveperson;
+        let loader = vendors.then(|| format!("{}/inject/loader.js", config.reserved.prefix));
+        let mut scripts: Vec<String> = loader.iter().cloned().collect();
+        if inject.livechat {
+            scripts.push(inject.livechat_widget_src.clone());
+        }
+        if inject.liveperson {
+            scripts.push(inject.liveperson_tag_url());
+        }
+        let settings = Settings {
+            paths: inject.paths.clone(),
+            exclude_paths: inject.exclude_paths.clone(),
+            head: inject.position == InjectPosition::Head,
+            loader,
+            scripts,
+            extra_html: inject.extra_html.clone(),
+            gateway_user_header: (config.identity.source == IdentitySource::Header)
+                .then(|| config.identity.user_header.clone()),
+            user_header: config.identity.user_header.clone(),
+            session_cookie: Some(inject.session_cookie.clone()).filter(|c| !c.is_empty()),
+            gzip_level: inject.compression_level,
+        };
+        Some(Self {
+            settings: Arc::new(settings),
+            metrics,
+        })
+    }
+
+    /// The request side: a GET navigation to a page under `paths` is a candidate. The app is
+    /// then asked for it uncompressed (Tether compresses for the client after rewriting).
+    /// `from_gateway`: the request came from a trusted gateway in header mode (its identity
+    /// headers are still on the request).
+    pub fn candidate(
+        &self,
+        parts: &mut request::Parts,
+        from_gateway: bool,
+        scheme: &str,
+    ) -> Option<Candidate> {
+        if parts.method != Method::GET || !is_navigation(&parts.headers) {
+            return None;
+        }
+        let path = parts.uri.path();
+        let s = &self.settings;
+        if !s.paths.iter().any(|p| under(path, p)) || s.exclude_paths.iter().any(|p| under(path, p))
+        {
+            return None;
+        }
+        let accepted: Vec<&str> = header_values(&parts.headers, header::ACCEPT_ENCODING);
+        let coding = OutputCoding::for_client(&accepted);
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| header_text(&parts.headers, header::HOST))
+            .unwrap_or_default();
+        let visitor = self.visitor_of_request(&parts.headers, from_gateway);
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        Some(Candidate {
+            coding,
+            visitor,
+            origin: Origin::new(scheme, &host),
+            path: path.to_string(),
+        })
+    }
+
+    fn visitor_of_request(&self, headers: &HeaderMap, from_gateway: bool) -> Visitor {
+        if let (true, Some(name)) = (from_gateway, &self.settings.gateway_user_header) {
+            return match header_text(headers, name.clone()).filter(|u| !u.is_empty()) {
+                Some(user) => Visitor::SignedIn(crate::user_key::user_key(&user)),
+                None => Visitor::Anonymous,
+            };
+        }
+        match &self.settings.session_cookie {
+            Some(cookie) if !has_cookie(headers, cookie) => Visitor::Anonymous,
+            _ => Visitor::Unknown,
+        }
+    }
+
+    /// The response side: the page with its body rewritten as it streams, or the response as
+    /// it was (`Err`) when it is not a page to touch.
+    pub fn respond(
+        &self,
+        mut candidate: Candidate,
+        mut response: Response<Incoming>,
+    ) -> Result<Response<InjectedBody>, Box<Response<Incoming>>> {
+        if candidate.visitor == Visitor::Unknown {
+            if let Some(user) = header_text(response.headers(), self.settings.user_header.clone())
+                .filter(|u| !u.is_empty())
+            {
+                candidate.visitor = Visitor::SignedIn(crate::user_key::user_key(&user));
+            }
+        }
+        let (decision, input) = self.decide(&response);
+        let policies = content_security_policies(response.headers());
+        let nonce_or_block = self.check_csp(&policies, &candidate);
+        let decision = match (decision, &nonce_or_block) {
+            (Decision::Inject, Verdict::Blocked) => Decision::Skip(InjectSkip::Csp),
+            (decision, _) => decision,
+        };
+        let transformer = match decision {
+            Decision::Inject => {
+                let encoding = charset_of(response.headers()).expect("checked by decide");
+                let snippet = Arc::new(PageSnippet::new(&self.settings, &candidate));
+                Transformer::new(
+                    snippet,
+                    policies,
+                    self.settings.head,
+                    encoding,
+                    Decoder::new(input),
+                    Encoder::new(candidate.coding, self.settings.gzip_level),
+                )
+            }
+            Decision::Skip(reason) => {
+                self.skipped(reason, &candidate);
+                if matches!(
+                    reason,
+                    InjectSkip::NoTransform | InjectSkip::Attachment | InjectSkip::Encoding
+                ) || input != InputCoding::Identity
+                    || candidate.coding == OutputCoding::Identity
+                {
+                    return Err(Box::new(response));
+                }
+                Transformer::passing(
+                    None,
+                    Encoder::new(candidate.coding, self.settings.gzip_level),
+                )
+            }
+            Decision::NotAPage => {
+                if !compressible(&response, input) || candidate.coding == OutputCoding::Identity {
+                    return Err(Box::new(response));
+                }
+                Transformer::passing(
+                    None,
+                    Encoder::new(candidate.coding, self.settings.gzip_level),
+                )
+            }
+        };
+        let injecting = matches!(decision, Decision::Inject);
+        rewrite_headers(response.headers_mut(), candidate.coding, injecting);
+        let report = injecting.then(|| self.report(candidate));
+        Ok(response.map(|body| InjectedBody::new(body, transformer, report)))
+    }
+
+    /// Whether the response is a page to rewrite, and the coding to undo.
+    fn decide(&self, response: &Response<Incoming>) -> (Decision, InputCoding) {
+        let headers = response.headers();
+        let input = InputCoding::parse(header_text(headers, header::CONTENT_ENCODING).as_deref());
+        let is_html = header_text(headers, header::CONTENT_TYPE).is_some_and(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        });
+        if response.status() != StatusCode::OK || !is_html {
+            return (Decision::NotAPage, input.unwrap_or(InputCoding::Identity));
+        }
+        let decision = if header_has_token(headers, header::CONTENT_DISPOSITION, "attachment") {
+            Decision::Skip(InjectSkip::Attachment)
+        } else if header_has_token(headers, header::CACHE_CONTROL, "no-transform") {
+            Decision::Skip(InjectSkip::NoTransform)
+        } else if input.is_none() {
+            Decision::Skip(InjectSkip::Encoding)
+        } else if charset_of(headers).is_none() {
+            Decision::Skip(InjectSkip::Charset)
+        } else {
+            Decision::Inject
+        };
+        (decision, input.unwrap_or(InputCoding::Identity))
+    }
+
+    fn check_csp(&self, policies: &Policies, candidate: &Candidate) -> Verdict {
+        let scripts: Vec<_> = self
+            .settings
+            .scripts
+            .iter()
+            .filter_map(|src| csp::ScriptUrl::resolve(src, &candidate.origin))
+            .collect();
+        policies.verdict(&scripts, &candidate.origin)
+    }
+
+    fn skipped(&self, reason: InjectSkip, candidate: &Candidate) {
+        self.metrics.page_skipped(reason);
+        if matches!(reason, InjectSkip::Csp) && self.metrics.first_csp_warning() {
+            page::warn_csp(&self.settings, candidate);
+        }
+    }
+
+    /// Counts the page once the stream knows how it came out.
+    fn report(&self, candidate: Candidate) -> body::Report {
+        let metrics = self.metrics.clone();
+        let settings = self.settings.clone();
+        Box::new(move |outcome| match outcome {
+            Outcome::Injected => metrics.page_injected(),
+            Outcome::BlockedByCsp => {
+                metrics.page_skipped(InjectSkip::Csp);
+                if metrics.first_csp_warning() {
+                    page::warn_csp(&settings, &candidate);
+                }
+            }
+            Outcome::NotAsciiCompatible => metrics.page_skipped(InjectSkip::Charset),
+            Outcome::RewriteFailed => metrics.page_skipped(InjectSkip::RewriteFailed),
+            Outcome::Pending => {}
+        })
+    }
+}
+
+/// A top-level navigation: `Sec-Fetch-Dest: document` when the browser says (frames, fetches
+/// and htmx partials say otherwise), else an `Accept` that asks for HTML. Upgrades and range
+/// requests are never pages to rewrite.
+fn is_navigation(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::UPGRADE) || headers.contains_key(header::RANGE) {
+        return false;
+    }
+    if let Some(dest) = header_text(headers, HeaderName::from_static("sec-fetch-dest")) {
+        return dest.eq_ignore_ascii_case("document");
+    }
+    header_values(headers, header::ACCEPT)
+        .iter()
+        .any(|accept| accept.to_ascii_lowercase().contains("text/html"))
+}
+
+/// `prefix` covers `path` on whole segments ("/shop" covers "/shop/cart", not "/shopping"),
+/// or as a plain prefix when it ends with "/".
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+fn header_values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
+fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()
+        .map(|v| v.trim().to_string())
+}
+
+fn header_has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    header_values(headers, name).iter().any(|value| {
+        value
+            .split([',', ';'])
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    })
+}
+
+fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    header_values(headers, header::COOKIE)
+        .iter()
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.trim().split('=').next() == Some(name))
+}
+
+/// The page's charset when lol_html can rewrite it (ASCII-compatible); no charset parameter
+/// means UTF-8 or windows-1252, both ASCII-compatible (a UTF-16 byte-order mark is caught in
+/// the stream).
+fn charset_of(headers: &HeaderMap) -> Option<lol_html::AsciiCompatibleEncoding> {
+    let content_type = header_text(headers, header::CONTENT_TYPE)?;
+    let charset = content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_string())
+    });
+    let encoding = match charset {
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())?,
+        None => encoding_rs::UTF_8,
+    };
+    lol_html::AsciiCompatibleEncoding::new(encoding)
+}
+
+/// Enforced policies only (`-Report-Only` blocks nothing).
+fn content_security_policies(headers: &HeaderMap) -> Policies {
+    let mut policies = Policies::default();
+    for value in header_values(headers, header::CONTENT_SECURITY_POLICY) {
+        policies.add(value);
+    }
+    policies
+}
+
+/// A navigation's response that is not a page to rewrite, but that Tether asked for
+/// uncompressed: text worth compressing for the client.
+fn compressible(response: &Response<Incoming>, input: InputCoding) -> bool {
+    let headers = response.headers();
+    let textual = header_text(headers, header::CONTENT_TYPE).is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.starts_with("text/")
+            || ["json", "javascript", "xml", "svg"]
+                .iter()
+                .any(|k| t.contains(k))
+    });
+    input == InputCoding::Identity
+        && textual
+        && !matches!(
+            response.status(),
+            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED | StatusCode::PARTIAL_CONTENT
+        )
+        && !headers.contains_key(header::CONTENT_ENCODING)
+        && !header_has_token(headers, header::CACHE_CONTROL, "no-transform")
+}
+
+/// The body changes length (and coding): no Content-Length, the coding Tether applies, Vary on
+/// Accept-Encoding; for rewritten pages a weak ETag (same page and snippet, not the same
+/// bytes) and no byte ranges of a representation that is not the app's.
+fn rewrite_headers(headers: &mut HeaderMap, coding: OutputCoding, rewritten: bool) {
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::CONTENT_ENCODING);
+    if let Some(value) = coding.header_value() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
+    }
+    if !header_has_token(headers, header::VARY, "accept-encoding")
+        && !header_has_token(headers, header::VARY, "*")
+    {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if rewritten {
+        headers.remove(header::ACCEPT_RANGES);
+    }
+    if rewritten || coding != OutputCoding::Identity {
+        weaken_etag(headers);
+    }
+}
+
+fn weaken_etag(headers: &mut HeaderMap) {
+    let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if !etag.starts_with("W/") {
+        if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
+            headers.insert(header::ETAG, weak);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_whole_segments() {
+        assert!(under("/shop", "/shop"));
+        assert!(under("/shop/cart", "/shop"));
+        assert!(!under("/shopping", "/shop"));
+        assert!(under("/anything", "/"));
+        assert!(!under("/shopping", "/shop/"));
+        assert!(under("/shop/x", "/shop/"));
+    }
+
+    #[test]
+    fn navigations() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,*/*;q=0.8"),
+        );
+        assert!(is_navigation(&headers));
+        headers.insert("sec-fetch-dest", HeaderValue::from_static("iframe"));
+        assert!(!is_navigation(&headers));
+        headers.insert("sec-fetch-dest", HeaderValue::from_static("document"));
+        assert!(is_navigation(&headers));
+        headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-1"));
+        assert!(!is_navigation(&headers));
+        let mut api = HeaderMap::new();
+        api.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!is_navigation(&api));
+    }
+
+    #[test]
+    fn charsets() {
+        let with = |ct: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            charset_of(&headers).is_some()
+        };
+        assert!(with("text/html"));
+        assert!(with("text/html; charset=UTF-8"));
+        assert!(with("text/html; charset=\"iso-8859-1\""));
+        assert!(with("text/html;charset=shift_jis"));
+        assert!(!with("text/html; charset=utf-16"));
+        assert!(!with("text/html; charset=no-such-charset"));
+    }
+}
