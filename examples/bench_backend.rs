@@ -1,5 +1,8 @@
-//! The fixed app used by scripts/bench.sh: answers every request with a 13-byte body, and the
-//! identity probe at /whoami (cookie `session=NAME`).
+//! The fixed app used by scripts/bench.sh: answers every request with a 13-byte body, the
+//! identity probe at /whoami (cookie `session=NAME`), and for the injection benchmark a 100 KiB
+//! HTML page at any path ending in `/page.html`: gzip (level 6, compressed once, like nginx's
+//! gzip_static) when the request accepts gzip, plain otherwise; `/dynamic/page.html` compresses
+//! per request instead, like an app's compression middleware.
 //! Usage: bench_backend ADDR   (e.g. 127.0.0.1:18080)
 
 use bytes::Bytes;
@@ -31,7 +34,58 @@ fn main() {
     });
 }
 
+/// 100 KiB of a product listing, plain and gzipped.
+fn pages() -> &'static (Bytes, Bytes) {
+    static PAGES: std::sync::OnceLock<(Bytes, Bytes)> = std::sync::OnceLock::new();
+    PAGES.get_or_init(|| {
+        let mut page = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title><link rel=\"stylesheet\" href=\"/a.css\"></head><body>\n");
+        let mut i = 0u64;
+        while page.len() < 100 * 1024 {
+            i += 1;
+            page.push_str(&format!(
+                "<div class=\"product card-{}\"><a href=\"/product/{}\">Product {} with a longer name</a><span class=\"price\">{}.{:02} EUR</span><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit {}.</p></div>\n",
+                i % 7, i * 7919 % 100_000, i, i * 37 % 500, i % 100, i * 13
+            ));
+        }
+        page.push_str("</body></html>\n");
+        let gzip = gzip(page.as_bytes());
+        (Bytes::from(page), Bytes::from(gzip))
+    })
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn page<B>(req: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
+    let accepts_gzip = req
+        .headers()
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    let (plain, gzipped) = pages();
+    let body = match (accepts_gzip, req.uri().path().contains("/dynamic/")) {
+        (false, _) => plain.clone(),
+        (true, false) => gzipped.clone(),
+        (true, true) => Bytes::from(gzip(plain)),
+    };
+    let mut response = hyper::Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+    headers.insert("vary", "Accept-Encoding".parse().unwrap());
+    if accepts_gzip {
+        headers.insert("content-encoding", "gzip".parse().unwrap());
+    }
+    response
+}
+
 fn answer<B>(req: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
+    if req.uri().path().ends_with("/page.html") {
+        return page(req);
+    }
     let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
     let headers = response.headers_mut();
     headers.insert("content-type", "text/plain".parse().unwrap());

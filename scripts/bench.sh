@@ -2,7 +2,7 @@
 # Tether against nginx and haproxy in front of the same backend, in one run, on this machine.
 # Installs nothing: needs wrk, h2load (nghttp2-client), nginx, haproxy, redis-server and openssl
 # on PATH:  apt-get install -y wrk nghttp2-client nginx haproxy redis-server
-# Usage: scripts/bench.sh [seconds per run, default 10]
+# Usage: scripts/bench.sh [seconds per run, default 10]   (ends with scripts/inject-bench.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/proxies.sh
@@ -241,3 +241,9 @@ for q in p50_us p99_us max_us; do
   f=$(field "${R[h_first_file]}" $q); r=$(field "${R[h_first_redis]}" $q)
   echo "| first login $q (4 clients, 2000 new users) | $f | $r | $(ratio $r $f) | reported |"
 done
+
+# [inject]: a 100 KiB page through injection vs not matched, and not matched vs no [inject]
+# (its own Tethers and backend on other ports, after everything above has stopped using the CPU).
+echo
+echo "### [inject] (scripts/inject-bench.sh 3 $DURATION)"
+scripts/inject-bench.sh 3 "$DURATION" 2>/dev/null
