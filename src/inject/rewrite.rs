@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The most lol_html may buffer for one token before giving up on the page.
 const REWRITER_MEMORY: usize = 1 << 20;
 
+/// With position = "head", the rewriter is fed this much at a time (see `html`).
+const SLICE: usize = 4096;
+
 /// Decides the markup at the insertion point, when every `<meta>` policy before it is known.
 pub trait Snippet: Send + Sync + 'static {
     /// The markup for a page under `policies`, or None when they would block it.
@@ -210,21 +213,35 @@ impl Transformer {
                 self.html = Html::Passing;
             }
         }
-        let Html::Rewriting { rewriter, pending } = &mut self.html else {
-            return data.to_vec();
-        };
-        pending.extend_from_slice(data);
-        let result = rewriter.write(data);
-        let mut out = collect_output(&self.sink, &self.state, pending);
-        if let Err(err) = result {
-            let pending = std::mem::take(pending);
-            self.html = Html::Passing;
-            out.extend(self.give_up(pending, &err.to_string()));
-            return out;
-        }
-        let decided = lock(&self.state).outcome != Outcome::Pending;
-        if decided && self.stop_after_insertion {
-            out.extend(self.end_rewriting());
+        // In slices, so that with position = "head" parsing stops soon after `</head>` even
+        // when the app's body arrives in one large chunk.
+        let mut out = Vec::with_capacity(data.len() + 512);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Html::Rewriting { rewriter, pending } = &mut self.html else {
+                out.extend_from_slice(rest);
+                break;
+            };
+            let take = if self.stop_after_insertion {
+                rest.len().min(SLICE)
+            } else {
+                rest.len()
+            };
+            let (slice, after) = rest.split_at(take);
+            rest = after;
+            pending.extend_from_slice(slice);
+            let result = rewriter.write(slice);
+            out.extend(collect_output(&self.sink, &self.state, pending));
+            if let Err(err) = result {
+                let pending = std::mem::take(pending);
+                self.html = Html::Passing;
+                out.extend(self.give_up(pending, &err.to_string()));
+                continue;
+            }
+            let decided = lock(&self.state).outcome != Outcome::Pending;
+            if decided && self.stop_after_insertion {
+                out.extend(self.end_rewriting());
+            }
         }
         out
     }
