@@ -51,7 +51,9 @@ impl Origin {
         Self {
             scheme: scheme.to_string(),
             host: name.to_ascii_lowercase(),
-            port: port.filter(|p| Some(*p) != default_port(scheme)),
+            port: port
+                .and_then(|p| p.parse().ok())
+                .filter(|p| Some(*p) != default_port(scheme)),
         }
     }
 }
@@ -183,12 +185,7 @@ fn host_source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool 
         Some(at) => (&rest[..at], Some(&rest[at..])),
         None => (rest, None),
     };
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && !host.ends_with(']') || port == "*" => {
-            (host, Some(port))
-        }
-        _ => (host_port, None),
-    };
+    let (host, port) = split_host_port(host_port);
     let host_ok = match host.strip_prefix("*.") {
         Some(parent) => script.host.ends_with(&format!(".{parent}")),
         None => host == "*" || host == script.host,
@@ -233,14 +230,19 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-fn split_host_port(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        let (addr, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (addr, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) => (name, port.parse().ok()),
+/// "host:port" -> ("host", Some("port")); an IPv6 address keeps its brackets, as URLs write it
+/// (`[::1]:8443` -> ("[::1]", Some("8443"))).
+fn split_host_port(host: &str) -> (&str, Option<&str>) {
+    let after_address = if host.starts_with('[') {
+        host.find(']').map_or(host.len(), |end| end + 1)
+    } else {
+        0
+    };
+    match host[after_address..].rfind(':') {
+        Some(colon) => {
+            let at = after_address + colon;
+            (&host[..at], Some(&host[at + 1..]))
+        }
         None => (host, None),
     }
 }
@@ -342,6 +344,19 @@ mod tests {
             "script-src 'self' cdn.livechatinc.com",
         ];
         assert_eq!(verdict(&both), allowed(Some("n1")));
+    }
+
+    #[test]
+    fn hosts_and_ports_split_like_urls() {
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("example.com:*"), ("example.com", Some("*")));
+        assert_eq!(split_host_port("[::1]"), ("[::1]", None));
+        assert_eq!(split_host_port("[::1]:8443"), ("[::1]", Some("8443")));
+        let page = Origin::new("https", "[::1]:8443");
+        let loader = ScriptUrl::resolve("/x.js", &page).unwrap();
+        let mut policies = Policies::default();
+        policies.add("script-src https://[::1]:8443");
+        assert_eq!(policies.verdict(&[loader], &page), allowed(None));
     }
 
     #[test]

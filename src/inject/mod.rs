@@ -21,7 +21,7 @@ use crate::config::{Config, IdentitySource, InjectPosition};
 use crate::metrics::{InjectSkip, Metrics};
 use coding::{Decoder, Encoder, InputCoding, OutputCoding};
 use csp::{Origin, Policies, Verdict};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, AsHeaderName, HeaderMap, HeaderName, HeaderValue};
 use http::{request, Method, Response, StatusCode};
 use hyper::body::Incoming;
 use page::{PageSnippet, Visitor};
@@ -38,12 +38,31 @@ struct Settings {
     /// Scripts the markup makes the page load: the loader and the vendors' entry scripts.
     scripts: Vec<String>,
     extra_html: String,
-    /// Header mode: the gateway's user header on the request says who the page is for.
-    gateway_user_header: Option<HeaderName>,
-    /// Probe mode: the app may say who the page is for in its response.
+    /// The identity header: a trusted gateway's on the request in header mode (`gateway`), or
+    /// the app's on the page's response.
     user_header: HeaderName,
+    gateway: bool,
     session_cookie: Option<String>,
     gzip_level: u32,
+}
+
+#[cfg(test)]
+impl Settings {
+    /// A loader and extra markup, nothing else.
+    fn for_test(loader: &str, extra_html: &str) -> Self {
+        Self {
+            paths: vec!["/".into()],
+            exclude_paths: Vec::new(),
+            head: true,
+            loader: Some(loader.into()),
+            scripts: vec![loader.into()],
+            extra_html: extra_html.into(),
+            user_header: HeaderName::from_static("x-authenticated-user"),
+            gateway: false,
+            session_cookie: None,
+            gzip_level: 1,
+        }
+    }
 }
 
 pub struct Injector {
@@ -82,9 +101,8 @@ impl Injector {
             loader,
             scripts,
             extra_html: inject.extra_html.clone(),
-            gateway_user_header: (config.identity.source == IdentitySource::Header)
-                .then(|| config.identity.user_header.clone()),
             user_header: config.identity.user_header.clone(),
+            gateway: config.identity.source == IdentitySource::Header,
             session_cookie: Some(inject.session_cookie.clone()).filter(|c| !c.is_empty()),
             gzip_level: inject.compression_level,
         };
@@ -135,8 +153,9 @@ impl Injector {
     }
 
     fn visitor_of_request(&self, headers: &HeaderMap, from_gateway: bool) -> Visitor {
-        if let (true, Some(name)) = (from_gateway, &self.settings.gateway_user_header) {
-            return match header_text(headers, name.clone()).filter(|u| !u.is_empty()) {
+        if from_gateway && self.settings.gateway {
+            return match header_text(headers, &self.settings.user_header).filter(|u| !u.is_empty())
+            {
                 Some(user) => Visitor::SignedIn(crate::user_key::user_key(&user)),
                 None => Visitor::Anonymous,
             };
@@ -155,7 +174,7 @@ impl Injector {
         mut response: Response<Incoming>,
     ) -> Result<Response<InjectedBody>, Box<Response<Incoming>>> {
         if candidate.visitor == Visitor::Unknown {
-            if let Some(user) = header_text(response.headers(), self.settings.user_header.clone())
+            if let Some(user) = header_text(response.headers(), &self.settings.user_header)
                 .filter(|u| !u.is_empty())
             {
                 candidate.visitor = Visitor::SignedIn(crate::user_key::user_key(&user));
@@ -163,17 +182,20 @@ impl Injector {
         }
         let (decision, input) = self.decide(&response);
         let policies = content_security_policies(response.headers());
-        let nonce_or_block = self.check_csp(&policies, &candidate);
-        let decision = match (decision, &nonce_or_block) {
-            (Decision::Inject, Verdict::Blocked) => Decision::Skip(InjectSkip::Csp),
-            (decision, _) => decision,
+        let decision = match decision {
+            Decision::Inject
+                if page::csp_verdict(&self.settings, &policies, &candidate.origin)
+                    == Verdict::Blocked =>
+            {
+                Decision::Skip(InjectSkip::Csp)
+            }
+            decision => decision,
         };
         let transformer = match decision {
             Decision::Inject => {
                 let encoding = charset_of(response.headers()).expect("checked by decide");
-                let snippet = Arc::new(PageSnippet::new(&self.settings, &candidate));
                 Transformer::new(
-                    snippet,
+                    Arc::new(PageSnippet::new(self.settings.clone(), &candidate)),
                     policies,
                     self.settings.head,
                     encoding,
@@ -181,30 +203,24 @@ impl Injector {
                     Encoder::new(candidate.coding, self.settings.gzip_level),
                 )
             }
+            // Unchanged content; compressed when Tether asked the app for it plain.
             Decision::Skip(reason) => {
                 self.skipped(reason, &candidate);
-                if matches!(
+                let untouchable = matches!(
                     reason,
                     InjectSkip::NoTransform | InjectSkip::Attachment | InjectSkip::Encoding
-                ) || input != InputCoding::Identity
-                    || candidate.coding == OutputCoding::Identity
-                {
-                    return Err(Box::new(response));
+                );
+                match self.compressing(&candidate) {
+                    Some(compressing) if !untouchable && input == InputCoding::Identity => {
+                        compressing
+                    }
+                    _ => return Err(Box::new(response)),
                 }
-                Transformer::passing(
-                    None,
-                    Encoder::new(candidate.coding, self.settings.gzip_level),
-                )
             }
-            Decision::NotAPage => {
-                if !compressible(&response, input) || candidate.coding == OutputCoding::Identity {
-                    return Err(Box::new(response));
-                }
-                Transformer::passing(
-                    None,
-                    Encoder::new(candidate.coding, self.settings.gzip_level),
-                )
-            }
+            Decision::NotAPage => match self.compressing(&candidate) {
+                Some(compressing) if compressible(&response, input) => compressing,
+                _ => return Err(Box::new(response)),
+            },
         };
         let injecting = matches!(decision, Decision::Inject);
         rewrite_headers(response.headers_mut(), candidate.coding, injecting);
@@ -240,14 +256,9 @@ impl Injector {
         (decision, input.unwrap_or(InputCoding::Identity))
     }
 
-    fn check_csp(&self, policies: &Policies, candidate: &Candidate) -> Verdict {
-        let scripts: Vec<_> = self
-            .settings
-            .scripts
-            .iter()
-            .filter_map(|src| csp::ScriptUrl::resolve(src, &candidate.origin))
-            .collect();
-        policies.verdict(&scripts, &candidate.origin)
+    /// A stream that only compresses, when the client takes a coding.
+    fn compressing(&self, candidate: &Candidate) -> Option<Transformer> {
+        Encoder::new(candidate.coding, self.settings.gzip_level).map(Transformer::compressing)
     }
 
     fn skipped(&self, reason: InjectSkip, candidate: &Candidate) {
@@ -283,7 +294,7 @@ fn is_navigation(headers: &HeaderMap) -> bool {
     if headers.contains_key(header::UPGRADE) || headers.contains_key(header::RANGE) {
         return false;
     }
-    if let Some(dest) = header_text(headers, HeaderName::from_static("sec-fetch-dest")) {
+    if let Some(dest) = header_text(headers, "sec-fetch-dest") {
         return dest.eq_ignore_ascii_case("document");
     }
     header_values(headers, header::ACCEPT)
@@ -300,7 +311,7 @@ fn under(path: &str, prefix: &str) -> bool {
     }
 }
 
-fn header_values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
+fn header_values(headers: &HeaderMap, name: impl AsHeaderName) -> Vec<&str> {
     headers
         .get_all(name)
         .iter()
@@ -308,7 +319,7 @@ fn header_values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
         .collect()
 }
 
-fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<String> {
     headers
         .get(name)?
         .to_str()
@@ -316,7 +327,7 @@ fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-fn header_has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+fn header_has_token(headers: &HeaderMap, name: impl AsHeaderName, token: &str) -> bool {
     header_values(headers, name).iter().any(|value| {
         value
             .split([',', ';'])

@@ -5,6 +5,7 @@ use super::coding::OutputCoding;
 use super::csp::{Origin, Policies, ScriptUrl, Verdict};
 use super::rewrite::Snippet;
 use super::Settings;
+use std::sync::Arc;
 
 /// What Tether knows, without asking the app anything, about who the page is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,44 +28,52 @@ pub struct Candidate {
 }
 
 pub struct PageSnippet {
-    loader: Option<String>,
-    scripts: Vec<ScriptUrl>,
-    extra_html: String,
+    settings: Arc<Settings>,
     visitor: Visitor,
     origin: Origin,
 }
 
 impl PageSnippet {
-    pub fn new(settings: &Settings, candidate: &Candidate) -> Self {
+    pub fn new(settings: Arc<Settings>, candidate: &Candidate) -> Self {
         Self {
-            loader: settings.loader.clone(),
-            scripts: settings
-                .scripts
-                .iter()
-                .filter_map(|src| ScriptUrl::resolve(src, &candidate.origin))
-                .collect(),
-            extra_html: settings.extra_html.clone(),
+            settings,
             visitor: candidate.visitor.clone(),
             origin: candidate.origin.clone(),
         }
     }
 }
 
+/// Whether the page's policies let the injected scripts run. Most pages have no policy: their
+/// scripts are not even resolved.
+pub fn csp_verdict(settings: &Settings, policies: &Policies, origin: &Origin) -> Verdict {
+    if policies.is_empty() {
+        return Verdict::Allowed { nonce: None };
+    }
+    let scripts: Vec<ScriptUrl> = settings
+        .scripts
+        .iter()
+        .filter_map(|src| ScriptUrl::resolve(src, origin))
+        .collect();
+    policies.verdict(&scripts, origin)
+}
+
 impl Snippet for PageSnippet {
     fn markup(&self, policies: &Policies) -> Option<String> {
-        let nonce = match policies.verdict(&self.scripts, &self.origin) {
+        let nonce = match csp_verdict(&self.settings, policies, &self.origin) {
             Verdict::Allowed { nonce } => nonce,
             Verdict::Blocked => return None,
         };
-        let mut markup = String::new();
-        if let Some(loader) = &self.loader {
+        let mut markup = String::with_capacity(128 + self.settings.extra_html.len());
+        // The loader's path (the reserved prefix: unreserved characters only) and the user key
+        // (hex) need no escaping; the nonce comes from the app and does.
+        if let Some(loader) = &self.settings.loader {
             markup.push_str("<script src=\"");
-            markup.push_str(&attribute(loader));
+            markup.push_str(loader);
             markup.push('"');
             match &self.visitor {
                 Visitor::SignedIn(key) => {
                     markup.push_str(" data-tether-user=\"");
-                    markup.push_str(&attribute(key));
+                    markup.push_str(key);
                     markup.push('"');
                 }
                 Visitor::Anonymous => markup.push_str(" data-tether-user=\"-\""),
@@ -77,7 +86,7 @@ impl Snippet for PageSnippet {
             }
             markup.push_str("></script>");
         }
-        markup.push_str(&self.extra_html);
+        markup.push_str(&self.settings.extra_html);
         Some(markup)
     }
 }
@@ -120,13 +129,11 @@ mod tests {
     use super::*;
 
     fn snippet(visitor: Visitor) -> PageSnippet {
-        let origin = Origin::new("https", "example.com");
+        let settings = Settings::for_test("/.tether/inject/loader.js", "<!-- extra -->");
         PageSnippet {
-            loader: Some("/.tether/inject/loader.js".into()),
-            scripts: vec![ScriptUrl::resolve("/.tether/inject/loader.js", &origin).unwrap()],
-            extra_html: "<!-- extra -->".into(),
+            settings: Arc::new(settings),
             visitor,
-            origin,
+            origin: Origin::new("https", "example.com"),
         }
     }
 

@@ -124,12 +124,12 @@ impl Transformer {
         }
     }
 
-    /// A stream that only changes the coding (nothing to insert).
-    pub fn passing(decoder: Option<Decoder>, encoder: Option<Encoder>) -> Self {
+    /// A stream that only compresses (nothing to insert).
+    pub fn compressing(encoder: Encoder) -> Self {
         Self {
-            decoder,
+            decoder: None,
             html: Html::Passing,
-            encoder,
+            encoder: Some(encoder),
             state: Arc::new(Mutex::new(PageState {
                 policies: Policies::default(),
                 outcome: Outcome::Pending,
@@ -149,14 +149,16 @@ impl Transformer {
 
     /// One chunk of the app's body; what is ready for the client.
     pub fn push(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        let decoded;
         let plain = match &mut self.decoder {
             Some(decoder) => {
                 decoder.write(data)?;
-                decoder.take()
+                decoded = decoder.take();
+                &decoded[..]
             }
-            None => data.to_vec(),
+            None => data,
         };
-        let html = self.html(&plain);
+        let html = self.html(plain);
         self.encode(html, false)
     }
 
