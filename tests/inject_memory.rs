@@ -16,17 +16,6 @@ const MIB: usize = 50;
 const BUDGET: u64 = 32 << 20;
 const TAG: &str = "<script src=\"/.tether/inject/loader.js\"></script>";
 
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
-
 /// Decodes gzip as it arrives, keeping only a count and the last bytes.
 #[derive(Default)]
 struct Tail {
@@ -81,7 +70,7 @@ async fn a_fifty_mebibyte_page_in_bounded_memory() {
 
     // Warm every buffer and pool once, then take the baseline.
     fetch_big(&tether, &certs, 2).await;
-    let baseline = rss_kib("VmRSS:");
+    let baseline = process_status_bytes("VmRSS:");
     let page = fetch_big(&tether, &certs, MIB).await;
     assert_eq!(
         page.len,
@@ -90,7 +79,7 @@ async fn a_fifty_mebibyte_page_in_bounded_memory() {
     );
     let tail = String::from_utf8_lossy(&page.last);
     assert!(tail.ends_with(&format!("{TAG}</body></html>\n")), "{tail}");
-    let peak = rss_kib("VmHWM:");
+    let peak = process_status_bytes("VmHWM:");
     let growth = peak.saturating_sub(baseline);
     eprintln!(
         "RSS baseline {} MiB, peak {} MiB, growth {} MiB",

@@ -11,17 +11,6 @@ use support::*;
 const GIB: u64 = 1 << 30;
 const BUDGET: u64 = 32 << 20;
 
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gibibyte_each_way_in_bounded_memory() {
     let certs = TestCerts::new();
@@ -36,7 +25,7 @@ async fn one_gibibyte_each_way_in_bounded_memory() {
         .await
         .unwrap();
     assert_eq!(warm.bytes().await.unwrap().len(), 8 << 20);
-    let baseline = status_kib("VmRSS:");
+    let baseline = process_status_bytes("VmRSS:");
 
     let chunk = bytes::Bytes::from(vec![b'u'; 64 * 1024]);
     let chunks = (GIB / chunk.len() as u64) as usize;
@@ -68,7 +57,7 @@ async fn one_gibibyte_each_way_in_bounded_memory() {
     }
     assert_eq!(received, GIB, "the client received every byte");
 
-    let peak = status_kib("VmHWM:");
+    let peak = process_status_bytes("VmHWM:");
     let growth = peak.saturating_sub(baseline);
     eprintln!(
         "RSS baseline {} MiB, peak {} MiB, growth {} MiB",
