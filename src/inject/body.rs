@@ -6,7 +6,6 @@ use super::rewrite::{Outcome, Transformer};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame};
-use hyper::body::Incoming;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,9 +15,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Report = Box<dyn FnOnce(Outcome) + Send + Sync>;
 
 pin_project_lite::pin_project! {
-    pub struct InjectedBody {
+    /// `B` is the app's body (the proxy's `AppBody`).
+    pub struct InjectedBody<B> {
         #[pin]
-        inner: Incoming,
+        inner: B,
         transformer: Transformer,
         report: Option<Report>,
         trailers: Option<HeaderMap>,
@@ -26,8 +26,8 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl InjectedBody {
-    pub fn new(inner: Incoming, transformer: Transformer, report: Option<Report>) -> Self {
+impl<B> InjectedBody<B> {
+    pub fn new(inner: B, transformer: Transformer, report: Option<Report>) -> Self {
         Self {
             inner,
             transformer,
@@ -42,7 +42,11 @@ fn data(out: Vec<u8>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
     Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
 }
 
-impl Body for InjectedBody {
+impl<B> Body for InjectedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 

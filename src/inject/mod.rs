@@ -23,7 +23,6 @@ use coding::{Decoder, Encoder, InputCoding, OutputCoding};
 use csp::{Origin, Policies, Verdict};
 use http::header::{self, AsHeaderName, HeaderMap, HeaderName, HeaderValue};
 use http::{request, Method, Response, StatusCode};
-use hyper::body::Incoming;
 use page::{PageSnippet, Visitor};
 use rewrite::{Outcome, Transformer};
 use std::sync::Arc;
@@ -168,11 +167,11 @@ impl Injector {
 
     /// The response side: the page with its body rewritten as it streams, or the response as
     /// it was (`Err`) when it is not a page to touch.
-    pub fn respond(
+    pub fn respond<B>(
         &self,
         mut candidate: Candidate,
-        mut response: Response<Incoming>,
-    ) -> Result<Response<InjectedBody>, Box<Response<Incoming>>> {
+        mut response: Response<B>,
+    ) -> Result<Response<InjectedBody<B>>, Box<Response<B>>> {
         if candidate.visitor == Visitor::Unknown {
             if let Some(user) = header_text(response.headers(), &self.settings.user_header)
                 .filter(|u| !u.is_empty())
@@ -229,7 +228,7 @@ impl Injector {
     }
 
     /// Whether the response is a page to rewrite, and the coding to undo.
-    fn decide(&self, response: &Response<Incoming>) -> (Decision, InputCoding) {
+    fn decide<B>(&self, response: &Response<B>) -> (Decision, InputCoding) {
         let headers = response.headers();
         let input = InputCoding::parse(header_text(headers, header::CONTENT_ENCODING).as_deref());
         let is_html = header_text(headers, header::CONTENT_TYPE).is_some_and(|t| {
@@ -371,7 +370,7 @@ fn content_security_policies(headers: &HeaderMap) -> Policies {
 
 /// A navigation's response that is not a page to rewrite, but that Tether asked for
 /// uncompressed: text worth compressing for the client.
-fn compressible(response: &Response<Incoming>, input: InputCoding) -> bool {
+fn compressible<B>(response: &Response<B>, input: InputCoding) -> bool {
     let headers = response.headers();
     let textual = header_text(headers, header::CONTENT_TYPE).is_some_and(|t| {
         let t = t.to_ascii_lowercase();

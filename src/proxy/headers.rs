@@ -112,6 +112,12 @@ impl IdentityHeaders {
 /// `te: trailers` survives. `Host` and `Content-Length` cannot be removed through `Connection`
 /// (that would change the message, not the connection).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none (`Connection` is itself one): one pass over the names decides,
+    // instead of a lookup per name.
+    let hop_by_hop = fixed_hop_by_hop();
+    if !headers.keys().any(|name| hop_by_hop.contains(&name)) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -128,7 +134,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let trailers_only = headers
         .get(header::TE)
         .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in fixed_hop_by_hop() {
+    for name in hop_by_hop {
         headers.remove(name);
     }
     if trailers_only {

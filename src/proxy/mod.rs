@@ -3,19 +3,17 @@
 //! header policy of `headers` applied.
 
 pub mod body;
-mod forward;
 pub mod framing;
 pub mod headers;
 pub mod reserved;
+mod upstream;
 
 pub use body::{full, json_error, ResponseBody};
-pub use forward::ForwardError;
+pub use upstream::{AppBody, ForwardError};
 
 use crate::config::{Config, IdentitySource};
 use crate::inject::Injector;
 use crate::metrics::{Metrics, Refusal, UpstreamFailure};
-use body::RequestBody;
-use forward::Upstream;
 use headers::IdentityHeaders;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
@@ -28,6 +26,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
+use upstream::{RequestBody, Upstream};
 
 /// What Tether knows about the client connection a request arrived on.
 #[derive(Debug)]
@@ -158,12 +157,12 @@ impl Proxy {
         conn: &Arc<ConnInfo>,
         ambiguous_length: bool,
     ) -> Response<ResponseBody> {
-        let started = Instant::now();
         let logged = self.access_log.then(|| {
             (
                 request.method().clone(),
                 request.uri().path().to_owned(),
                 request.version(),
+                Instant::now(),
             )
         });
         // Identity hygiene comes before anything else reads the request.
@@ -186,7 +185,7 @@ impl Proxy {
             self.route(request, conn).await
         };
         self.metrics.response(response.status().as_u16());
-        if let Some((method, path, version)) = logged {
+        if let Some((method, path, version, started)) = logged {
             tracing::info!(
                 target: "tether::access",
                 peer = %conn.peer,
@@ -279,7 +278,7 @@ impl Proxy {
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, token.clone());
         }
-        parts.uri = match self.upstream.uri_for(parts.uri.path_and_query()) {
+        parts.uri = match self.upstream.target_for(&parts.uri) {
             Ok(uri) => uri,
             Err(_) => return json_error(StatusCode::BAD_REQUEST, "bad_request_target"),
         };
@@ -289,7 +288,11 @@ impl Proxy {
         let (body, body_sent) = RequestBody::new(body, self.max_body_bytes);
         let result = self
             .upstream
-            .send(Request::from_parts(parts, body), body_sent)
+            .send(
+                Request::from_parts(parts, body),
+                body_sent,
+                upgrade.is_some(),
+            )
             .await;
         let mut response = match result {
             Ok(response) => response,
@@ -337,7 +340,7 @@ impl Proxy {
 
     fn switching_protocols(
         &self,
-        mut response: Response<Incoming>,
+        mut response: Response<AppBody>,
         token: HeaderValue,
     ) -> Response<ResponseBody> {
         self.clean_response_headers(response.headers_mut());
@@ -428,7 +431,7 @@ fn header_list_size(request: &Request<Incoming>) -> u64 {
     (pseudo + fields) as u64
 }
 
-fn upgrade_matches(response: &Response<Incoming>, token: &HeaderValue) -> bool {
+fn upgrade_matches(response: &Response<AppBody>, token: &HeaderValue) -> bool {
     response
         .headers()
         .get(header::UPGRADE)

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod app_connections;
 mod config_errors;
 mod h2;
 mod identity;
