@@ -10,8 +10,10 @@
 #
 #   scripts/proxy-bench.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 8 s per measurement)
 #
-# Scenarios: (a) HTTP/1.1 keep-alive, plain; (b) HTTPS HTTP/1.1; (c) HTTPS h2 (h2load). CPU per
-# request is the proxy processes' utime+stime over the requests wrk counted. Needs wrk, h2load
+# Scenarios: (a) HTTP/1.1 keep-alive, plain; (b) HTTPS HTTP/1.1; (c) HTTPS h2 (h2load); (d) p99
+# latency of plain HTTP/1.1 at a fixed rate (RATE, default 5000 req/s over 16 connections, an
+# open-loop client: examples/fixed_rate.rs). CPU per request is the proxy processes' utime+stime
+# over the requests wrk counted. Needs wrk, h2load
 # (nghttp2-client), nginx, haproxy and openssl (apt-get install wrk nghttp2-client nginx haproxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +22,13 @@ source scripts/proxies.sh
 
 ROUNDS=${1:-3}
 DURATION=${2:-8}
+RATE=${RATE:-5000}
 CORES=$(nproc)
 for tool in wrk h2load nginx haproxy openssl taskset; do
   command -v "$tool" >/dev/null || { echo "proxy-bench: $tool not found (apt-get install wrk nghttp2-client nginx haproxy)" >&2; exit 2; }
 done
 [ "$CORES" -ge 2 ] || { echo "proxy-bench: the pinned variant needs 2 cores" >&2; exit 2; }
-cargo build --release --quiet --bin tether --example bench_backend
+cargo build --release --quiet --bin tether --example bench_backend --example fixed_rate
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
@@ -88,6 +91,11 @@ h2_run() {
     END {printf "%d %.1f\n", rps, t / hz * 1e6 / reqs}'
 }
 
+# "P99_MICROSECONDS" at RATE requests per second, open loop.
+p99_run() {
+  $1 "$BIN/examples/fixed_rate" "$2" "$RATE" "$DURATION" 16 | sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'
+}
+
 declare -A PROXY_PIDS PORT_A=([tether]=18081 [nginx]=18082 [haproxy]=18083) PORT_B=([tether]=18443 [nginx]=18444 [haproxy]=18445)
 RESULTS="$WORK/results"
 : > "$RESULTS"
@@ -102,6 +110,7 @@ measure() {
       echo "$variant a $who $(wrk_run "$pin" "$threads" "http://127.0.0.1:${PORT_A[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
       echo "$variant b $who $(wrk_run "$pin" "$threads" "https://localhost:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
       echo "$variant c $who $(h2_run "$pin" "$threads" "https://127.0.0.1:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
+      echo "$variant d $who $(p99_run "$pin" "http://127.0.0.1:${PORT_A[$who]}/") 0" >> "$RESULTS"
       echo "round $round $variant $who done" >&2
     done
   done
@@ -124,19 +133,22 @@ echo
 echo "Machine: $CORES cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
 echo "shared: workers=$CORES per proxy, wrk -t2 -c64 / h2load -t2 -c16 -m10 on the same cores;"
 echo "pinned: one worker on core 0, wrk -t1 -c64 / h2load -t1 -c16 -m10 and the backend on core 1."
+echo "(d): p99 µs at $RATE req/s, fixed_rate with 16 connections (lower is better; ratio Tether's over the other's)."
 echo "Cells: median (min-max). Ratios: of medians (CPU: Tether's over the other's, lower is better)."
 echo
 echo "| variant | scenario | Tether req/s | nginx req/s | haproxy req/s | Tether/nginx | Tether/haproxy | CPU µs/req Tether / nginx / haproxy |"
 echo "|---|---|---:|---:|---:|---:|---:|---|"
 for variant in shared pinned; do
-  for scenario in a b c; do
+  for scenario in a b c d; do
     read -r t tmin tmax < <(stats $variant $scenario tether 4)
     read -r n nmin nmax < <(stats $variant $scenario nginx 4)
     read -r h hmin hmax < <(stats $variant $scenario haproxy 4)
     read -r tc _ _ < <(stats $variant $scenario tether 5)
     read -r nc _ _ < <(stats $variant $scenario nginx 5)
     read -r hc _ _ < <(stats $variant $scenario haproxy 5)
-    name=$(case $scenario in a) echo "(a) HTTP/1.1 plain";; b) echo "(b) HTTPS HTTP/1.1";; c) echo "(c) HTTPS h2";; esac)
-    echo "| $variant | $name | $t ($tmin-$tmax) | $n ($nmin-$nmax) | $h ($hmin-$hmax) | $(ratio "$t" "$n") | $(ratio "$t" "$h") | $tc / $nc / $hc |"
+    name=$(case $scenario in a) echo "(a) HTTP/1.1 plain";; b) echo "(b) HTTPS HTTP/1.1";; c) echo "(c) HTTPS h2";; d) echo "(d) p99 µs at $RATE req/s";; esac)
+    cpu="$tc / $nc / $hc"
+    [ "$scenario" = d ] && cpu="-"
+    echo "| $variant | $name | $t ($tmin-$tmax) | $n ($nmin-$nmax) | $h ($hmin-$hmax) | $(ratio "$t" "$n") | $(ratio "$t" "$h") | $cpu |"
   done
 done

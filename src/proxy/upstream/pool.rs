@@ -101,7 +101,10 @@ impl Pool {
     /// that cannot take another request (closed, or still sending a body the app did not wait
     /// for) is dropped, which closes it.
     pub fn put(self: &Arc<Self>, mut connection: AppConnection, cx: &mut Context<'_>) {
-        if self.max_idle_per_core == 0 || !connection.reusable(cx) {
+        // Usually hyper has already settled it (ready) while delivering the body's end; the poll
+        // before reuse in `take` is the one that must not be skipped.
+        let parkable = connection.sender.is_ready() || connection.reusable(cx);
+        if self.max_idle_per_core == 0 || !parkable {
             return;
         }
         let idle = Idle {
