@@ -20,13 +20,11 @@ cargo build --release --quiet --bin tether --example bench_backend --example fix
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { stop_all; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # Ports: backend 18080; plain 18081 tether, 18082 nginx, 18083 haproxy; TLS 18443 / 18444 / 18445.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
+write_certs "$WORK"
 
 "$BIN/examples/bench_backend" 127.0.0.1:18080 & PIDS+=($!)
 # One sandbox accounts server per token-serving Tether: the sandbox rotates the agent refresh
@@ -42,21 +40,7 @@ mkdir -p "$WORK/redis"
 redis-server --port 18379 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
   --dir "$WORK/redis" >/dev/null & PIDS+=($!)
 
-cat > "$WORK/tether.toml" <<TOML
-[server]
-listen = "127.0.0.1:18443"
-listen_plain = "127.0.0.1:18081"
-admin_listen = "127.0.0.1:19901"
-worker_threads = $THREADS
-[tls]
-cert = "$WORK/cert.pem"
-key = "$WORK/key.pem"
-[upstream]
-url = "http://127.0.0.1:18080"
-[log]
-level = "warn"
-access_log = false
-TOML
+write_tether_conf "$WORK" "$THREADS"
 "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
 
 # Tethers serving identity endpoints: NAME PORT ADMIN ACCOUNTS_PORT IDENTITY_SOURCE STORE_KIND

@@ -1,5 +1,6 @@
-# Shared by scripts/bench.sh and scripts/proxy-bench.sh (sourced, not run): the nginx and haproxy
-# configurations Tether is compared with, and the proxies' CPU time. Both proxies listen on
+# Shared by scripts/bench.sh, proxy-bench.sh and proxy-counters.sh (sourced, not run): the nginx
+# and haproxy configurations Tether is compared with, Tether's own, the certificates, the proxies'
+# CPU time, and starting and stopping processes. Both proxies listen on
 # 18082/18444 (nginx) and 18083/18445 (haproxy), plain and TLS, in front of the backend on 18080,
 # with keep-alive to it and access logs off, like Tether.
 
@@ -59,3 +60,47 @@ HAPROXY
 
 # ticks PID...: CPU time (utime + stime) the listed processes used, in clock ticks.
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+# write_certs WORK: a throwaway P-256 certificate for localhost and 127.0.0.1 ($WORK/cert.pem,
+# key.pem) and the same pair as haproxy reads it ($WORK/haproxy.pem).
+write_certs() {
+  local work=$1
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  cat "$work/cert.pem" "$work/key.pem" > "$work/haproxy.pem"
+}
+
+# write_tether_conf WORK WORKERS: $WORK/tether.toml, Tether as a plain proxy on 18081/18443 in
+# front of the backend on 18080, access log off like the others.
+write_tether_conf() {
+  local work=$1 workers=$2
+  cat > "$work/tether.toml" <<TOML
+[server]
+listen = "127.0.0.1:18443"
+listen_plain = "127.0.0.1:18081"
+admin_listen = "127.0.0.1:19901"
+worker_threads = $workers
+[tls]
+cert = "$work/cert.pem"
+key = "$work/key.pem"
+[upstream]
+url = "http://127.0.0.1:18080"
+[log]
+level = "warn"
+access_log = false
+TOML
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done
+  echo "$(basename "$0"): port $1 never opened" >&2
+  exit 1
+}
+
+# stop_all: kills the processes in the PIDS array and waits for them.
+stop_all() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+}

@@ -32,34 +32,16 @@ cargo build --release --quiet --bin tether --example bench_backend --example fix
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
-stop_all() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
+write_certs "$WORK"
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "proxy-bench: port $1 never opened" >&2; exit 1; }
 
 # start VARIANT: the backend and the three proxies; PROXY_PIN / LOAD_PIN prefix their commands.
 start() {
   local workers=$1 proxy_pin=$2 load_pin=$3
   $load_pin "$BIN/examples/bench_backend" 127.0.0.1:18080 >/dev/null 2>&1 & PIDS+=($!)
-  cat > "$WORK/tether.toml" <<TOML
-[server]
-listen = "127.0.0.1:18443"
-listen_plain = "127.0.0.1:18081"
-admin_listen = "127.0.0.1:19901"
-worker_threads = $workers
-[tls]
-cert = "$WORK/cert.pem"
-key = "$WORK/key.pem"
-[upstream]
-url = "http://127.0.0.1:18080"
-[log]
-level = "warn"
-access_log = false
-TOML
+  write_tether_conf "$WORK" "$workers"
   $proxy_pin "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
   write_nginx_conf "$WORK" $workers
   $proxy_pin nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!

@@ -157,6 +157,8 @@ pub struct UpstreamConfig {
         deserialize_with = "de_duration"
     )]
     pub pool_idle_timeout: Duration,
+    /// Idle keep-alive connections kept to the app by each serving core (0: none, every request
+    /// opens its own connection).
     #[serde(default = "defaults::pool_max_idle")]
     pub pool_max_idle: usize,
 }

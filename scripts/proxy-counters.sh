@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# What one proxied request costs each proxy, in CPU instructions and cycles, user space and kernel
+# apart: the steadiest figure this noisy machine gives (instructions hardly move between runs,
+# cycles move with the host's load). Each proxy runs with one worker on core 0, wrk and the backend
+# on core 1 (plain HTTP/1.1 keep-alive, wrk -t1 -c64), `perf stat` counts the proxy's processes
+# while wrk runs, and the counts are divided by the requests wrk counted. Rounds are interleaved
+# (Tether, nginx, haproxy, then the next round); cells are the median of the rounds.
+#
+#   scripts/proxy-counters.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 6 s)
+#
+# TETHER_BIN=path runs another build of Tether in the same seat (an A/B against an older commit).
+#
+# Needs perf (linux-perf, with access to the CPU counters: root, or perf_event_paranoid <= 0),
+# wrk, nginx, haproxy and openssl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/proxies.sh
+source scripts/proxies.sh
+
+ROUNDS=${1:-3}
+DURATION=${2:-6}
+for tool in perf wrk nginx haproxy openssl taskset; do
+  command -v "$tool" >/dev/null || { echo "proxy-counters: $tool not found" >&2; exit 2; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "proxy-counters: needs 2 cores" >&2; exit 2; }
+cargo build --release --quiet --bin tether --example bench_backend
+BIN=target/release
+WORK=$(mktemp -d)
+PIDS=()
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+write_certs "$WORK"
+
+taskset -c 1 "$BIN/examples/bench_backend" 127.0.0.1:18080 >/dev/null 2>&1 & PIDS+=($!)
+write_tether_conf "$WORK" 1
+declare -A PROXY_PIDS PORT=([tether]=18081 [nginx]=18082 [haproxy]=18083)
+taskset -c 0 "${TETHER_BIN:-$BIN/tether}" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+write_nginx_conf "$WORK" 1
+taskset -c 0 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!
+write_haproxy_cfg "$WORK" 1
+taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
+for port in 18080 18081 18082 18083; do wait_port $port; done
+# nginx serves from its worker process: wait for it before counting.
+for _ in $(seq 100); do pgrep -P "${PROXY_PIDS[nginx]}" >/dev/null && break; sleep 0.1; done
+PROXY_PIDS[nginx]="${PROXY_PIDS[nginx]},$(pgrep -P "${PROXY_PIDS[nginx]}" | paste -sd,)"
+
+RESULTS="$WORK/results"
+: > "$RESULTS"
+# count PROXY: one line "PROXY req/s user_instr kernel_instr user_cycles kernel_cycles" per request.
+count() {
+  local who=$1 url="http://127.0.0.1:${PORT[$1]}/"
+  perf stat -x, -e instructions:u,instructions:k,cycles:u,cycles:k -p "${PROXY_PIDS[$who]}" \
+    -o "$WORK/perf.txt" -- sleep "$DURATION" &
+  local perf_pid=$!
+  taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "$url" > "$WORK/wrk.txt"
+  wait $perf_pid
+  local reqs rps
+  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
+  rps=$(awk '/Requests\/sec/ {print int($2)}' "$WORK/wrk.txt")
+  awk -F, -v who="$who" -v reqs="$reqs" -v rps="$rps" '
+    $1 ~ /^[0-9]+$/ {n[$3] = $1}
+    END {printf "%s %d %.0f %.0f %.0f %.0f\n", who, rps, n["instructions:u"] / reqs,
+      n["instructions:k"] / reqs, n["cycles:u"] / reqs, n["cycles:k"] / reqs}' "$WORK/perf.txt"
+}
+for who in tether nginx haproxy; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$who]}/" >/dev/null; done
+for round in $(seq "$ROUNDS"); do
+  for who in tether nginx haproxy; do
+    count "$who" >> "$RESULTS"
+    echo "round $round $who done" >&2
+  done
+done
+
+median() { awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$RESULTS" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
+echo "Pinned plain HTTP/1.1 (one proxy worker on core 0; wrk -t1 -c64 and the backend on core 1)."
+echo "Per proxied request, median of the rounds."
+echo
+echo "| proxy | req/s | user instructions | kernel instructions | user cycles | kernel cycles | all cycles |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for who in tether nginx haproxy; do
+  uc=$(median "$who" 5); kc=$(median "$who" 6)
+  echo "| $who | $(median "$who" 2) | $(median "$who" 3) | $(median "$who" 4) | $uc | $kc | $((uc + kc)) |"
+done
