@@ -105,7 +105,7 @@ write_haproxy_cfg "$WORK" $THREADS
 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); HAPROXY_PID=$!
 
 for port in 18080 18081 18082 18083 18090 18091 18092 18093 18379 18443 18444 18445 18446 18447 18448 18449; do
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  wait_port $port
 done
 
 # "REQ_PER_S CPU_US_PER_REQUEST": throughput, and the proxy's CPU per request (steadier than
@@ -129,7 +129,7 @@ latency() { "$BIN/examples/fixed_rate" "$1" "$RATE" "$DURATION" 16; }
 declare -A R
 echo "warming up..." >&2
 wrk -t2 -c$CONNS -d2s http://127.0.0.1:18081/ >/dev/null; wrk -t2 -c$CONNS -d2s http://127.0.0.1:18082/ >/dev/null
-NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | xargs)"
+NGINX_PIDS=$(nginx_pids "$NGINX_PID" "$THREADS")
 declare -A P=([direct]="" [tether]="$TETHER_PID" [nginx]="$NGINX_PIDS" [haproxy]="$HAPROXY_PID")
 for who in direct:18080 tether:18081 nginx:18082 haproxy:18083; do
   name=${who%%:*}
@@ -179,7 +179,6 @@ done
 # (f) the durable store's start-up load.
 R[f_load]=$("$BIN/examples/store_load" 1000000 2>/dev/null)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -79,10 +79,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 stats() { # CASE COLUMN -> "median min max"
-  awk -v c="$1" -v k="$2" '$1 == c {print $k}' "$RESULTS" | sort -n |
-    awk '{a[NR] = $1} END {printf "%s %s %s\n", a[int((NR + 1) / 2)], a[1], a[NR]}'
+  awk -v c="$1" -v k="$2" '$1 == c {print $k}' "$RESULTS" | median_min_max
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s, wrk -t2 -c32, plain HTTP/1.1"
 echo "Page: 100 KiB HTML (gzip level 6 from the app: 9 KiB); Tether asks the app for it plain, rewrites, gzips at level 1."

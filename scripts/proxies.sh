@@ -1,8 +1,8 @@
-# Shared by scripts/bench.sh, proxy-bench.sh and proxy-counters.sh (sourced, not run): the nginx
-# and haproxy configurations Tether is compared with, Tether's own, the certificates, the proxies'
-# CPU time, and starting and stopping processes. Both proxies listen on
-# 18082/18444 (nginx) and 18083/18445 (haproxy), plain and TLS, in front of the backend on 18080,
-# with keep-alive to it and access logs off, like Tether.
+# Shared by the benchmark scripts (sourced, not run): the nginx and haproxy configurations Tether
+# is compared with, Tether's own, the certificates, the proxies' CPU time, starting and stopping
+# processes, and the medians and ratios of the tables. nginx listens on 18082/18444 and haproxy on
+# 18083/18445 (plain and TLS), in front of the backend on 18080, with keep-alive to it and access
+# logs off, like Tether.
 
 # write_nginx_conf WORK WORKERS: $WORK/nginx.conf (needs $WORK/cert.pem and key.pem).
 write_nginx_conf() {
@@ -104,3 +104,20 @@ stop_all() {
   wait 2>/dev/null || true
   PIDS=()
 }
+
+# nginx_pids MASTER WORKERS: the master's and its workers' PIDs, space-separated, once all WORKERS
+# worker processes exist (they serve the requests, so their CPU time is what counts).
+nginx_pids() {
+  local master=$1 workers=$2
+  for _ in $(seq 100); do
+    [ "$(pgrep -c -P "$master")" -ge "$workers" ] && break
+    sleep 0.1
+  done
+  echo "$master $(pgrep -P "$master" | xargs)"
+}
+
+# median_min_max: "median min max" of the numbers on standard input, one per line.
+median_min_max() { sort -n | awk '{a[NR] = $1} END {printf "%s %s %s\n", a[int((NR + 1) / 2)], a[1], a[NR]}'; }
+
+# ratio A B: A / B to two decimals, "-" when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

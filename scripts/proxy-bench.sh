@@ -36,7 +36,6 @@ trap 'stop_all; rm -rf "$WORK"' EXIT
 
 write_certs "$WORK"
 
-
 # start VARIANT: the backend and the three proxies; PROXY_PIN / LOAD_PIN prefix their commands.
 start() {
   local workers=$1 proxy_pin=$2 load_pin=$3
@@ -48,8 +47,7 @@ start() {
   write_haproxy_cfg "$WORK" $workers
   $proxy_pin haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
   for port in 18080 18081 18082 18083 18443 18444 18445; do wait_port $port; done
-  sleep 0.5
-  PROXY_PIDS[nginx]="${PROXY_PIDS[nginx]} $(pgrep -P "${PROXY_PIDS[nginx]}" | xargs)"
+  PROXY_PIDS[nginx]=$(nginx_pids "${PROXY_PIDS[nginx]}" "$workers")
 }
 
 # "REQ_PER_S CPU_US_PER_REQUEST" for one wrk run against URL, the proxy being PIDS.
@@ -108,9 +106,8 @@ stop_all
 # stats VARIANT SCENARIO PROXY COLUMN: "median min max" of that column (4 = req/s, 5 = CPU µs).
 stats() {
   awk -v v="$1" -v s="$2" -v p="$3" -v c="$4" '$1 == v && $2 == s && $3 == p {print $c}' "$RESULTS" |
-    sort -n | awk '{a[NR] = $1} END {printf "%s %s %s\n", a[int((NR + 1) / 2)], a[1], a[NR]}'
+    median_min_max
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "Machine: $CORES cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
 echo "shared: workers=$CORES per proxy, wrk -t2 -c64 / h2load -t2 -c16 -m10 on the same cores;"

@@ -40,13 +40,12 @@ taskset -c 0 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!)
 write_haproxy_cfg "$WORK" 1
 taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
 for port in 18080 18081 18082 18083; do wait_port $port; done
-# nginx serves from its worker process: wait for it before counting.
-for _ in $(seq 100); do pgrep -P "${PROXY_PIDS[nginx]}" >/dev/null && break; sleep 0.1; done
-PROXY_PIDS[nginx]="${PROXY_PIDS[nginx]},$(pgrep -P "${PROXY_PIDS[nginx]}" | paste -sd,)"
+PROXY_PIDS[nginx]=$(nginx_pids "${PROXY_PIDS[nginx]}" 1 | tr ' ' ,)
 
 RESULTS="$WORK/results"
 : > "$RESULTS"
-# count PROXY: one line "PROXY req/s user_instr kernel_instr user_cycles kernel_cycles" per request.
+# count PROXY: one line "PROXY req/s user_instr kernel_instr user_cycles kernel_cycles all_cycles",
+# the counts per request.
 count() {
   local who=$1 url="http://127.0.0.1:${PORT[$1]}/"
   perf stat -x, -e instructions:u,instructions:k,cycles:u,cycles:k -p "${PROXY_PIDS[$who]}" \
@@ -59,8 +58,9 @@ count() {
   rps=$(awk '/Requests\/sec/ {print int($2)}' "$WORK/wrk.txt")
   awk -F, -v who="$who" -v reqs="$reqs" -v rps="$rps" '
     $1 ~ /^[0-9]+$/ {n[$3] = $1}
-    END {printf "%s %d %.0f %.0f %.0f %.0f\n", who, rps, n["instructions:u"] / reqs,
-      n["instructions:k"] / reqs, n["cycles:u"] / reqs, n["cycles:k"] / reqs}' "$WORK/perf.txt"
+    END {printf "%s %d %.0f %.0f %.0f %.0f %.0f\n", who, rps, n["instructions:u"] / reqs,
+      n["instructions:k"] / reqs, n["cycles:u"] / reqs, n["cycles:k"] / reqs,
+      (n["cycles:u"] + n["cycles:k"]) / reqs}' "$WORK/perf.txt"
 }
 for who in tether nginx haproxy; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$who]}/" >/dev/null; done
 for round in $(seq "$ROUNDS"); do
@@ -70,7 +70,7 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$RESULTS" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+median() { awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$RESULTS" | median_min_max | cut -d' ' -f1; }
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
 echo "Pinned plain HTTP/1.1 (one proxy worker on core 0; wrk -t1 -c64 and the backend on core 1)."
@@ -79,6 +79,5 @@ echo
 echo "| proxy | req/s | user instructions | kernel instructions | user cycles | kernel cycles | all cycles |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for who in tether nginx haproxy; do
-  uc=$(median "$who" 5); kc=$(median "$who" 6)
-  echo "| $who | $(median "$who" 2) | $(median "$who" 3) | $(median "$who" 4) | $uc | $kc | $((uc + kc)) |"
+  echo "| $who | $(median "$who" 2) | $(median "$who" 3) | $(median "$who" 4) | $(median "$who" 5) | $(median "$who" 6) | $(median "$who" 7) |"
 done
