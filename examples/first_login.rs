@@ -18,7 +18,10 @@ async fn main() {
         .build()
         .unwrap();
     // Names no earlier run used.
-    let run = rand::random::<u64>();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let url = format!("{base}/.tether/livechat/token");
     // Warm the connections (and the agent token) with one user per client first.
     let warm = (0..concurrency).map(|c| login(&client, &url, format!("warm-{run}-{c}")));

@@ -11,10 +11,9 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let addr = addr.parse().expect("an address such as 127.0.0.1:18090");
-        let sandbox =
-            tether::sandbox::livechat::SandboxAccounts::start_on(addr, Default::default())
-                .await
-                .expect("the sandbox starts");
+        let sandbox = tether_sandbox::livechat::SandboxAccounts::start_on(addr, Default::default())
+            .await
+            .expect("the sandbox starts");
         eprintln!("sandbox accounts server at {}", sandbox.url());
         std::future::pending::<()>().await;
     });

@@ -3,7 +3,6 @@
 //! the stand-ins for LiveChat's widget and LivePerson's lpTag), and Tether in front of the app
 //! with a self-signed certificate and `[inject]` on, then prints the URL to open.
 
-use crate::sandbox::livechat::{SandboxAccounts, SandboxConfig};
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -11,6 +10,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(listen: SocketAddr) -> Result<(), String> {

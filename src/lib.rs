@@ -22,6 +22,7 @@ pub mod admin_store;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod endpoints;
 pub mod erasure;
@@ -34,9 +35,9 @@ pub mod liveperson;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+mod random;
 pub mod redact;
 pub mod respond;
-pub mod sandbox;
 pub mod server;
 pub mod store;
 pub mod store_commands;

@@ -59,7 +59,7 @@ async fn fetch_big(tether: &TestTether, certs: &TestCerts, mib: usize) -> Tail {
 async fn a_fifty_mebibyte_page_in_bounded_memory() {
     let certs = TestCerts::new();
     let app = app::App::start().await;
-    let sandbox = tether::sandbox::livechat::SandboxAccounts::start(Default::default())
+    let sandbox = tether_sandbox::livechat::SandboxAccounts::start(Default::default())
         .await
         .unwrap();
     let mut config = config_for(app.addr(), &certs);

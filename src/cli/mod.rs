@@ -52,6 +52,7 @@ enum Command {
         generate: Option<PathBuf>,
     },
     /// The newcomer's tour: Tether + a demo app + a sandbox LiveChat accounts server.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where Tether listens (TLS).
         #[arg(long, default_value = "127.0.0.1:8443")]
@@ -82,6 +83,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config, strict } => serve::check(&config, strict),
         Command::Run { config } => serve::run(&config),
+        #[cfg(feature = "demo")]
         Command::Demo { listen } => serve::demo(listen),
         Command::LivepersonKey {
             config,

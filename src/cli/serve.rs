@@ -92,6 +92,7 @@ pub fn run(path: &std::path::Path) -> ExitCode {
     runtime.block_on(serve_until_signal(config))
 }
 
+#[cfg(feature = "demo")]
 pub fn demo(listen: std::net::SocketAddr) -> ExitCode {
     let runtime = match current_thread_runtime() {
         Ok(runtime) => runtime,

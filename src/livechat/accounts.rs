@@ -11,7 +11,6 @@ use crate::clock::now_ms;
 use crate::config::{LiveChatConfig, LiveChatGrant};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
-use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -334,7 +333,7 @@ fn longest_call(config: &LiveChatConfig) -> Duration {
 /// Jittered exponential backoff before retry `n` (1-based): 100-200 ms, 200-400 ms, ...
 async fn backoff(n: u32) {
     let base = 100u64 << (n - 1).min(6);
-    let jitter = rand::rng().random_range(0..=base);
+    let jitter = crate::random::up_to(base);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
 

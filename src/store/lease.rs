@@ -4,7 +4,6 @@
 //! one delays the others by its time-to-live at most.
 
 use super::{Store, StoreError};
-use rand::Rng;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +35,7 @@ impl Lease {
         name: &str,
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
-        let holder = format!("{:032x}", rand::rng().random::<u128>());
+        let holder = format!("{:032x}", u128::from_be_bytes(crate::random::bytes()));
         if !store.try_lease(name, &holder, ttl).await? {
             return Ok(None);
         }

@@ -131,7 +131,7 @@ impl Replica {
         accounts_url: &str,
     ) -> Self {
         let (port, admin) = (free_port(), free_port());
-        let sandbox = tether::sandbox::livechat::SandboxConfig::default();
+        let sandbox = tether_sandbox::livechat::SandboxConfig::default();
         let text = format!(
             r#"
 [server]
@@ -213,9 +213,7 @@ level = "warn"
     /// SIGTERM, then waits for the process to exit; returns its exit status.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let pid = child.id() as libc::pid_t;
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        crate::support::signal(child.id(), "TERM");
         tokio::task::spawn_blocking(move || child.wait().unwrap())
             .await
             .unwrap()

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use support::redis_server::RedisServer;
 use support::*;
-use tether::sandbox::livechat::{Fault, SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{Fault, SandboxAccounts, SandboxConfig};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)

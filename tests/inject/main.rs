@@ -9,7 +9,7 @@ mod browser;
 mod pages;
 
 use support::*;
-use tether::sandbox::livechat::{SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 pub const TAG: &str = "<script src=\"/.tether/inject/loader.js\"></script>";
 

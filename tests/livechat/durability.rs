@@ -5,7 +5,7 @@ use crate::support::backend::Backend;
 use crate::support::*;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
-use tether::sandbox::livechat::{SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 /// Starts `tether run` and returns it with its TLS port (read from the JSON "serving" log line).
 fn spawn_tether(config: &std::path::Path) -> (std::process::Child, u16) {

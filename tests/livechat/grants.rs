@@ -59,7 +59,7 @@ async fn cookie_grant_round_trip_keeps_one_customer() {
 async fn mappings_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tether.db");
-    let sandbox = tether::sandbox::livechat::SandboxAccounts::start(Default::default())
+    let sandbox = tether_sandbox::livechat::SandboxAccounts::start(Default::default())
         .await
         .unwrap();
     let mut entities = Vec::new();

@@ -11,7 +11,7 @@ mod tokens;
 
 use support::backend::Backend;
 use support::*;
-use tether::sandbox::livechat::{SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 pub struct World {
     pub certs: TestCerts,

@@ -30,7 +30,7 @@ async fn token_has_the_widget_shape_and_units() {
     assert_eq!(token["licenseId"], 12345);
     assert_eq!(
         token["organizationId"],
-        tether::sandbox::livechat::SandboxConfig::default().organization_id
+        tether_sandbox::livechat::SandboxConfig::default().organization_id
     );
     let created = token["creationDate"].as_u64().unwrap();
     assert!(
@@ -89,7 +89,7 @@ async fn cached_tokens_keep_their_creation_date_and_fresh_ones_reissue() {
 #[tokio::test]
 async fn tokens_with_too_little_life_left_are_never_served_from_cache() {
     // LiveChat tokens living 1 h: under the 65 min margin from the start, so never cacheable.
-    let sandbox = tether::sandbox::livechat::SandboxConfig {
+    let sandbox = tether_sandbox::livechat::SandboxConfig {
         customer_token_ttl: 3600,
         ..Default::default()
     };
@@ -207,7 +207,7 @@ async fn identity_probe_failures_fail_closed() {
 
 #[tokio::test]
 async fn livechat_outage_is_503_while_proxying_keeps_working() {
-    use tether::sandbox::livechat::Fault;
+    use tether_sandbox::livechat::Fault;
     let world = World::start(|c| c.livechat.sync_customer_profile = false).await;
     world.sandbox.inject(
         std::time::Duration::ZERO,
@@ -240,7 +240,7 @@ async fn livechat_outage_is_503_while_proxying_keeps_working() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_within_one_request() {
-    use tether::sandbox::livechat::Fault;
+    use tether_sandbox::livechat::Fault;
     let world = World::start(|c| c.livechat.sync_customer_profile = false).await;
     world.sandbox.inject(
         std::time::Duration::ZERO,
@@ -275,7 +275,7 @@ async fn metrics_and_readiness_report_livechat() {
 
 #[tokio::test]
 async fn readiness_fails_without_the_customers_own_scope() {
-    let sandbox = tether::sandbox::livechat::SandboxConfig {
+    let sandbox = tether_sandbox::livechat::SandboxConfig {
         agent_scope: "chats--all:rw".into(),
         ..Default::default()
     };
@@ -296,7 +296,7 @@ async fn readiness_fails_without_the_customers_own_scope() {
 
 #[tokio::test]
 async fn an_accounts_server_that_never_answers_is_a_503_within_the_timeouts() {
-    use tether::sandbox::livechat::Fault;
+    use tether_sandbox::livechat::Fault;
     let world = World::start(|c| {
         c.livechat.request_timeout = std::time::Duration::from_millis(300);
         c.livechat.max_attempts = 2;

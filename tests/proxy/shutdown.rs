@@ -79,7 +79,7 @@ format = "json"
         || async { backend.count("/slow") == 5 },
     )
     .await;
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    crate::support::signal(child.id(), "TERM");
 
     wait_until(
         "readiness fails while draining",

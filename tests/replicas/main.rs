@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::backend::Backend;
 use support::redis_server::RedisServer;
 use support::*;
-use tether::sandbox::livechat::{SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 pub const CLIENT_ID: &str = "liveperson-client";
 pub const CLIENT_SECRET: &str = "liveperson-secret";

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::backend::Backend;
 use support::*;
-use tether::sandbox::livechat::{SandboxAccounts, SandboxConfig};
+use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

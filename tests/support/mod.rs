@@ -131,8 +131,8 @@ access_log = false
 }
 
 /// LiveChat switched on against a sandbox accounts server, with an in-memory store.
-pub fn enable_livechat(config: &mut Config, sandbox: &tether::sandbox::livechat::SandboxAccounts) {
-    let defaults = tether::sandbox::livechat::SandboxConfig::default();
+pub fn enable_livechat(config: &mut Config, sandbox: &tether_sandbox::livechat::SandboxAccounts) {
+    let defaults = tether_sandbox::livechat::SandboxConfig::default();
     let livechat = &mut config.livechat;
     livechat.enabled = true;
     livechat.license_id = 12345;
@@ -277,4 +277,14 @@ pub fn process_status_bytes(field: &str) -> u64 {
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024
+}
+
+/// Sends a signal to a child process (`kill -TERM`, say), without unsafe code.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }

@@ -241,12 +241,12 @@ impl State {
 
     fn token(&self, prefix: &str) -> String {
         let n = self.next_id.fetch_add(1, Relaxed);
-        let random: u64 = rand::random();
+        let random = u64::from_be_bytes(crate::random());
         format!("{prefix}{n}-{random:016x}")
     }
 
     fn uuid(&self) -> String {
-        let bytes: [u8; 16] = rand::random();
+        let bytes: [u8; 16] = crate::random();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         format!(
             "{}-{}-4{}-8{}-{}",
