@@ -20,7 +20,7 @@ async fn main() {
         .unwrap();
     let challenge = {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes());
-        tether::liveperson::base64url::b64(digest.as_ref())
+        tether::testing::signing::b64(digest.as_ref())
     };
     let mut latencies = Vec::with_capacity(count);
     for i in 0..count + count / 10 {

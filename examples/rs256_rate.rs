@@ -3,7 +3,7 @@
 //! Usage: rs256_rate [SECONDS]
 
 use std::time::{Duration, Instant};
-use tether::liveperson::{jose, keys};
+use tether::testing::signing::{self as keys, jose};
 
 fn main() {
     let seconds: u64 = std::env::args()

@@ -3,7 +3,7 @@
 //! kept, for timing the store commands in scripts/store-bench.sh)
 
 use std::time::Instant;
-use tether::store::{CustomerRecord, FileStore, Store};
+use tether::testing::store::{CustomerRecord, FileStore, Store};
 
 fn main() {
     let count: usize = std::env::args()

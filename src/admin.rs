@@ -3,29 +3,20 @@
 //! (`admin_store`). Plain HTTP/1.1; keep it on loopback or a private interface.
 
 use crate::admin_store::{is_store_path, StoreAdmin};
-use crate::metrics::Metrics;
+pub use crate::health::ReadinessCheck;
+use crate::metrics::{Gauge, Registry};
 use crate::proxy::{full, BoxFuture};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use prometheus_client::metrics::family::Family;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// One condition /readyz checks. Vendor and store checks plug in here.
-pub trait ReadinessCheck: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    /// Ok, or a short reason (never a secret).
-    fn check(&self) -> BoxFuture<Result<(), String>>;
-    /// An advisory check reports under `warnings` and never fails readiness.
-    fn advisory(&self) -> bool {
-        false
-    }
-}
 
 /// The app accepts TCP connections.
 pub struct UpstreamReachable {
@@ -138,7 +129,7 @@ async fn futures_join_all(
 pub async fn serve(
     listener: TcpListener,
     readiness: Arc<Readiness>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Registry>,
     store: Option<Arc<StoreAdmin>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -178,33 +169,33 @@ pub async fn serve(
     }
 }
 
-/// `tether_ready` and one `tether_readiness_check{check=...}` per check (1 ok, 0 failing).
-fn write_readiness(out: &mut String, ready: bool, report: &serde_json::Value) {
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        out,
-        "# HELP tether_ready Whether /readyz would answer 200.\n# TYPE tether_ready gauge\ntether_ready {}",
-        u8::from(ready)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP tether_readiness_check Each readiness check: 1 passing, 0 failing.\n# TYPE tether_readiness_check gauge"
-    );
-    if let Some(checks) = report["checks"].as_object() {
-        for (name, result) in checks.iter().filter(|(name, _)| *name != "draining") {
-            let _ = writeln!(
-                out,
-                "tether_readiness_check{{check=\"{name}\"}} {}",
-                u8::from(result == "ok")
-            );
+/// `tether_ready` and one `tether_readiness_check{check=...}` per check (1 ok, 0 failing),
+/// evaluated at scrape time.
+fn readiness_metrics(ready: bool, report: &serde_json::Value) -> String {
+    let mut registry = Registry::with_prefix("tether");
+    let gauge = Gauge::<i64>::default();
+    gauge.set(i64::from(ready));
+    registry.register("ready", "Whether /readyz would answer 200.", gauge);
+    let checks = Family::<[(&'static str, String); 1], Gauge<i64>>::default();
+    if let Some(report) = report["checks"].as_object() {
+        for (name, result) in report.iter().filter(|(name, _)| *name != "draining") {
+            checks
+                .get_or_create(&[("check", name.clone())])
+                .set(i64::from(result == "ok"));
         }
     }
+    registry.register(
+        "readiness_check",
+        "Each readiness check: 1 passing, 0 failing.",
+        checks,
+    );
+    crate::metrics::render(&registry)
 }
 
 async fn route(
     request: Request<Incoming>,
     readiness: &Readiness,
-    metrics: &Metrics,
+    metrics: &Registry,
 ) -> Response<crate::proxy::ResponseBody> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return full(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
@@ -223,9 +214,9 @@ async fn route(
         "/metrics" => {
             // Readiness as a metric too, so alerts need no probe of their own.
             let (ready, report) = readiness.evaluate().await;
-            let mut text = metrics.render();
-            write_readiness(&mut text, ready, &report);
-            full(StatusCode::OK, "text/plain; version=0.0.4", text)
+            let mut text = crate::metrics::render(metrics);
+            text.push_str(&readiness_metrics(ready, &report));
+            full(StatusCode::OK, crate::metrics::CONTENT_TYPE, text)
         }
         _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }

@@ -24,7 +24,7 @@ pub async fn run(listen: SocketAddr) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
     let signing_key = dir.join("liveperson-signing.pem");
     if !signing_key.exists() {
-        let pem = crate::liveperson::keys::generate_pem()
+        let pem = crate::signing::keys::generate_pem()
             .map_err(|err| format!("making a LivePerson signing key: {err}"))?;
         std::fs::write(&signing_key, pem)
             .map_err(|err| format!("writing {}: {err}", signing_key.display()))?;

@@ -1,31 +1,40 @@
-//! Erasing one person when they ask: their user -> customer mapping, their cached tokens on this
-//! replica and in the shared cache. The LiveChat customer itself (chats, name, email) lives with
-//! LiveChat; the brand erases it there.
+//! Erasing one person when they ask: their user -> customer mapping, and what every vendor
+//! keeps about them (cached tokens on this replica and in the shared cache). The LiveChat
+//! customer itself (chats, name, email) lives with LiveChat; the brand erases it there.
 //!
 //! With a shared store, every replica reads the store's erasure log every `POLL_INTERVAL` and
 //! drops what it cached for the users erased elsewhere (see `store::erasure`).
 
 use crate::lifecycle::stopped;
-use crate::livechat::tokens::TokenService;
+use crate::metrics::{Counter, Registry};
 use crate::store::{user_hash, ErasureCursor, Store, StoreError, POLL_INTERVAL};
+use crate::vendors::Vendor;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::watch;
 
 pub struct Eraser {
     store: Arc<dyn Store>,
-    tokens: Option<Arc<TokenService>>,
-    /// Users erased through this replica, for /metrics.
-    pub erased: AtomicU64,
+    vendors: Vec<Arc<dyn Vendor>>,
+    /// Users erased through this replica.
+    erased: Counter,
 }
 
 impl Eraser {
-    pub fn new(store: Arc<dyn Store>, tokens: Option<Arc<TokenService>>) -> Self {
+    /// Registers `users_erased` on `registry` (the store's: `tether_store_users_erased_total`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        vendors: Vec<Arc<dyn Vendor>>,
+        registry: &mut Registry,
+    ) -> Self {
         Self {
             store,
-            tokens,
-            erased: AtomicU64::new(0),
+            vendors,
+            erased: crate::metrics::counter(
+                registry,
+                "users_erased",
+                "Users erased (mapping and cached tokens) through this replica.",
+            ),
         }
     }
 
@@ -37,10 +46,10 @@ impl Eraser {
     pub async fn erase(&self, user: &str) -> Result<bool, StoreError> {
         // The mapping first: a token request racing this one then finds no customer to cache.
         let removed = self.store.remove_customer(user).await?;
-        if let Some(tokens) = &self.tokens {
-            tokens.erase(user).await;
+        for vendor in &self.vendors {
+            vendor.forget_user(user).await;
         }
-        self.erased.fetch_add(1, Relaxed);
+        self.erased.inc();
         // The log names the user by hash only: an erasure should not leave their id behind.
         tracing::info!(user = %user_hash(user), removed, "erased a user's mapping and cached tokens");
         Ok(removed)
@@ -61,10 +70,9 @@ impl Eraser {
                     if erasures.missed_some {
                         tracing::warn!("erasures were missed while the store was unreachable; dropping every cached token");
                     }
-                    if let Some(tokens) = &self.tokens {
-                        let erased: HashSet<&str> =
-                            erasures.users.iter().map(String::as_str).collect();
-                        tokens.drop_erased(&erased, erasures.missed_some).await;
+                    let erased: HashSet<&str> = erasures.users.iter().map(String::as_str).collect();
+                    for vendor in &self.vendors {
+                        vendor.forget_erased(&erased, erasures.missed_some).await;
                     }
                     cursor = erasures.cursor;
                 }

@@ -3,8 +3,9 @@
 //! and Authorization) or, in header mode, from a trusted gateway's header; never from the client.
 
 use crate::config::{Config, IdentitySource};
-use crate::metrics::{write_counter, MetricsSource};
+use crate::metrics::{Counter, Registry};
 use crate::proxy::ConnInfo;
+use crate::refusal::Refusal;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode, Uri};
@@ -13,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -30,25 +31,27 @@ pub struct Identity {
 }
 
 /// The identity could not be established; callers fail closed (no token).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
     /// The app did not answer in time, or answered 5xx: 503, try again.
+    #[error("identity probe unavailable: {0}")]
     Unavailable(String),
     /// The app's answer cannot be trusted (several user values, unexpected status): 502.
+    #[error("identity probe answer rejected: {0}")]
     Invalid(String),
     /// Too many probes in flight and the queue did not move in time: 503, try again.
+    #[error("identity probes are all in flight and the queue did not move in time")]
     Busy,
 }
 
-impl std::fmt::Display for IdentityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unavailable(why) => write!(f, "identity probe unavailable: {why}"),
-            Self::Invalid(why) => write!(f, "identity probe answer rejected: {why}"),
-            Self::Busy => write!(
-                f,
-                "identity probes are all in flight and the queue did not move in time"
-            ),
+/// A failed lookup fails closed: never as someone else.
+impl From<IdentityError> for Refusal {
+    fn from(err: IdentityError) -> Self {
+        tracing::warn!(error = %err, "identity lookup failed");
+        match err {
+            IdentityError::Unavailable(_) => Refusal::IdentityUnavailable,
+            IdentityError::Busy => Refusal::IdentityBusy,
+            IdentityError::Invalid(_) => Refusal::IdentityInvalid,
         }
     }
 }
@@ -62,18 +65,23 @@ pub struct ProbeLimit {
     /// Callers waiting now; beyond `max_waiting` they are refused at once.
     waiting: AtomicUsize,
     max_waiting: usize,
-    refused: AtomicU64,
+    refused: Counter,
 }
 
 impl ProbeLimit {
-    pub fn new(config: &Config) -> Arc<Self> {
+    /// Registers `tether_identity_probes_refused_total` on `registry`.
+    pub fn new(config: &Config, registry: &mut Registry) -> Arc<Self> {
         let concurrency = config.identity.probe_concurrency.max(1);
         Arc::new(Self {
             slots: Semaphore::new(concurrency),
             queue_timeout: config.identity.probe_queue_timeout,
             waiting: AtomicUsize::new(0),
             max_waiting: concurrency.saturating_mul(QUEUE_PER_SLOT),
-            refused: AtomicU64::new(0),
+            refused: crate::metrics::counter(
+                registry,
+                "identity_probes_refused",
+                "Identity probes not sent: all in flight and the queue did not move in time (503).",
+            ),
         })
     }
 
@@ -83,7 +91,7 @@ impl ProbeLimit {
         }
         if self.waiting.fetch_add(1, Relaxed) >= self.max_waiting {
             self.waiting.fetch_sub(1, Relaxed);
-            self.refused.fetch_add(1, Relaxed);
+            self.refused.inc();
             return Err(IdentityError::Busy);
         }
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await;
@@ -91,23 +99,10 @@ impl ProbeLimit {
         match permit {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
-                self.refused.fetch_add(1, Relaxed);
+                self.refused.inc();
                 Err(IdentityError::Busy)
             }
         }
-    }
-
-    /// `tether_identity_probes_refused_total`, for /metrics.
-    pub fn metrics(self: &Arc<Self>) -> MetricsSource {
-        let this = self.clone();
-        Arc::new(move |out: &mut String| {
-            write_counter(
-                out,
-                "tether_identity_probes_refused_total",
-                "Identity probes not sent: all in flight and the queue did not move in time (503).",
-                this.refused.load(Relaxed),
-            );
-        })
     }
 }
 

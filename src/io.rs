@@ -143,3 +143,24 @@ impl<T: AsyncWrite, O> AsyncWrite for ActivityIo<T, O> {
         self.project().inner.poll_shutdown(cx)
     }
 }
+
+/// An error with its sources, "outer: inner: innermost", for logs.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut written = self.0.to_string();
+        f.write_str(&written)?;
+        let mut source = self.0.source();
+        while let Some(inner) = source {
+            // Some errors repeat their source's text in their own message: once is enough.
+            let text = inner.to_string();
+            if !written.ends_with(&text) {
+                write!(f, ": {text}")?;
+                written = text;
+            }
+            source = inner.source();
+        }
+        Ok(())
+    }
+}

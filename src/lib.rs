@@ -1,49 +1,59 @@
 //! Tether: a TLS-terminating reverse-proxy sidecar that gives an existing web app a chat identity
 //! backend.
 //!
-//! Where things live:
-//! - `config`: the TOML file, its units, and file:line:col errors.
+//! The library is the product; `main.rs` only calls `cli::main`. Its public surface is what an
+//! embedder or a test needs to run Tether: the configuration (`config`, `redact::Secret`),
+//! `start` and the handle it returns. The internals the test suites drive below that are in
+//! `testing`, behind the `testing` feature.
+//!
+//! Where things live, from the top down (dependencies point down only):
+//! - `cli`: the `tether` command, one module per command; `demo`: the newcomer's tour.
 //! - `server`: listeners, TLS handshakes, HTTP/1.1 and HTTP/2 connections, graceful shutdown.
-//! - `proxy`: the request path: reserved prefix routing (`proxy::reserved`), header policy
-//!   (`proxy::headers`), forwarding and WebSocket tunnels (`proxy::forward`).
-//! - `livechat`: LiveChat's Custom Identity Provider (per-user customer tokens).
-//! - `liveperson`: LivePerson's authenticated consumers (an OpenID Connect provider).
-//! - `inject`: the widget and its identity put on the app's HTML pages as they stream through.
-//! - `identity`: who is logged in (asks the app); `store`: durable mappings and one-time codes.
-//! - `endpoints`: the reserved-prefix router; `respond`: the answers every endpoint gives.
-//! - `erasure`: forgetting one user; `store_commands`: `tether store export|import|forget|backup`.
-//! - `tls`: certificates, development pairs, hot reload.
-//! - `admin` (and `admin_store`), `metrics`, `logging`, `redact`: operations.
-//! - `lifecycle` (start-up error, stop signal), `clock`, `io`: shared helpers below the rest.
-//! - `cli`: the `tether` command, one module per command.
+//! - `router`: the reserved prefix (`{prefix}/{vendor}/...`, the page loader, the JWKS).
+//! - `vendors`: the vendor interface and one module per chat vendor (`vendors::livechat`,
+//!   `vendors::liveperson`).
+//! - `admin` (and `admin_store`), `erasure`, `store_commands`: operations.
+//! - `identity`: who is signed in; `signing`: keys, JWKS, JOSE; `store`: durable mappings,
+//!   one-time codes, leases.
+//! - `proxy`: the request path (`Proxy::handle`: identity hygiene, the reserved prefix, then
+//!   `Proxy::forward` to the app through `proxy::upstream`); `inject`: the snippets on pages.
+//! - `refusal` and `respond`: every answer Tether writes itself.
+//! - `config`, `tls`, `metrics`, `logging`, `redact`, `lifecycle`, `clock`, `io`, `random`:
+//!   shared below the rest.
 
-pub mod admin;
-pub mod admin_store;
-pub mod cli;
-pub mod clock;
+mod admin;
+mod admin_store;
+mod cli;
+mod clock;
 pub mod config;
 #[cfg(feature = "demo")]
-pub mod demo;
-pub mod endpoints;
-pub mod erasure;
-pub mod identity;
-pub mod inject;
-pub mod io;
-pub mod lifecycle;
-pub mod livechat;
-pub mod liveperson;
-pub mod logging;
-pub mod metrics;
-pub mod proxy;
+mod demo;
+mod erasure;
+mod health;
+mod identity;
+mod inject;
+mod io;
+mod lifecycle;
+mod logging;
+mod metrics;
+mod proxy;
 mod random;
 pub mod redact;
-pub mod respond;
-pub mod server;
-pub mod store;
-pub mod store_commands;
-pub mod throttle;
-pub mod tls;
-pub mod user_key;
+mod refusal;
+mod respond;
+mod router;
+mod server;
+mod signing;
+mod store;
+mod store_commands;
+mod throttle;
+mod tls;
+mod user_key;
+mod vendors;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use cli::main;
 pub use config::Config;
-pub use server::{start, start_proxy_only, start_with, Running, ShutdownReport, StartError};
+pub use server::{start, start_proxy_only, Running, ShutdownReport, StartError};

@@ -4,13 +4,13 @@
 use crate::admin::{self, Readiness, UpstreamReachable};
 use crate::admin_store::StoreAdmin;
 use crate::config::{Config, StoreKind};
-use crate::endpoints::{EndpointsFactory, Extensions};
 use crate::io::{Activity, ActivityIo};
 use crate::lifecycle::stopped;
 pub use crate::lifecycle::StartError;
 use crate::metrics::Metrics;
 use crate::proxy::framing::{AmbiguousRequests, Follower};
-use crate::proxy::{ConnInfo, NoEndpoints, Proxy, ReservedEndpoints};
+use crate::proxy::{ConnInfo, Proxy};
+use crate::router::Extensions;
 use crate::tls::{self, CertStore};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -41,9 +41,8 @@ pub struct Running {
     pub tls_addr: SocketAddr,
     pub plain_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
-    pub metrics: Arc<Metrics>,
-    pub readiness: Arc<Readiness>,
-    pub certs: Arc<CertStore>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
     stop: watch::Sender<bool>,
     /// The admin listener stops last, so /readyz reports the drain while it happens.
     admin_stop: watch::Sender<bool>,
@@ -64,36 +63,29 @@ pub struct ShutdownReport {
 
 /// Starts Tether with the vendor endpoints its configuration enables.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let extensions = crate::endpoints::build(&config).await?;
+    let extensions = crate::router::build(&config).await?;
     start_with(config, extensions).await
 }
 
 /// Starts the proxy alone: everything under the prefix answers 404.
 pub async fn start_proxy_only(config: Config) -> Result<Running, StartError> {
-    let endpoints: EndpointsFactory =
-        Arc::new(|| Arc::new(NoEndpoints) as Arc<dyn ReservedEndpoints>);
-    let extensions = Extensions {
-        endpoints,
-        checks: Vec::new(),
-        metrics: Vec::new(),
-        eraser: None,
-    };
-    start_with(config, extensions).await
+    start_with(config, Extensions::none()).await
 }
 
 /// Starts Tether with the given reserved-path endpoints, readiness checks and metrics.
-pub async fn start_with(config: Config, extensions: Extensions) -> Result<Running, StartError> {
+async fn start_with(config: Config, extensions: Extensions) -> Result<Running, StartError> {
     let Extensions {
         endpoints,
         mut checks,
-        metrics,
+        mut registry,
         eraser,
+        page_scripts,
     } = extensions;
     let certs = CertStore::load(&config.tls)
         .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
-    let mut metrics = metrics;
-    metrics.push(tls::expiry_metric(certs.clone()));
-    let metrics = Arc::new(Metrics::with_sources(metrics));
+    tls::register_metrics(&certs, &mut registry);
+    let metrics = Arc::new(Metrics::new(&mut registry));
+    let registry = Arc::new(registry);
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
         certs.clone(),
         config.tls.min_version,
@@ -144,7 +136,12 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
     let mut cores = Vec::new();
     for (core, tls_listener) in tls_group.into_iter().enumerate() {
         let shared = Arc::new(Shared {
-            proxy: Arc::new(Proxy::new(&config, metrics.clone(), endpoints())),
+            proxy: Arc::new(Proxy::new(
+                &config,
+                metrics.clone(),
+                endpoints(),
+                &page_scripts,
+            )),
             metrics: metrics.clone(),
             connections: connections.clone(),
             tracker: tracker.clone(),
@@ -180,7 +177,7 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         background.push(tokio::spawn(admin::serve(
             listener,
             readiness.clone(),
-            metrics.clone(),
+            registry,
             store_admin,
             admin_stop_rx,
         )));
@@ -198,7 +195,6 @@ pub async fn start_with(config: Config, extensions: Extensions) -> Result<Runnin
         admin_addr,
         metrics,
         readiness,
-        certs,
         stop: stop_tx,
         admin_stop: admin_stop_tx,
         tracker,

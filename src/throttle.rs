@@ -71,14 +71,10 @@ impl<K: Hash + Eq + Send + Sync + Clone + 'static> FailureLimiter<K> {
     }
 }
 
-/// Whole seconds for a `Retry-After` header, never 0 (a client would retry at once).
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refusal::retry_after_secs;
 
     #[test]
     fn a_key_may_fail_its_burst_then_waits_for_a_refill() {

@@ -186,11 +186,6 @@ impl CertStore {
         let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
         Some(parsed.validity().not_after.timestamp())
     }
-
-    /// The chain now in service (leaf first).
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
-        self.current.load().cert.clone()
-    }
 }
 
 #[derive(Debug)]
@@ -207,16 +202,26 @@ fn seconds_until(not_after: i64) -> i64 {
     not_after.saturating_sub(i64::try_from(crate::clock::now_secs()).unwrap_or(i64::MAX))
 }
 
-/// The certificate's expiry for /metrics: when, and the days left.
-pub fn expiry_metric(store: Arc<CertStore>) -> crate::metrics::MetricsSource {
-    Arc::new(move |out: &mut String| {
-        if let Some(not_after) = store.not_after() {
-            let days = seconds_until(not_after) as f64 / 86400.0;
-            out.push_str(&format!(
-                "# HELP tether_tls_certificate_expiry_seconds When the served certificate expires (notAfter), Unix time.\n# TYPE tether_tls_certificate_expiry_seconds gauge\ntether_tls_certificate_expiry_seconds {not_after}\n# HELP tether_tls_certificate_days_left Days until the served certificate expires.\n# TYPE tether_tls_certificate_days_left gauge\ntether_tls_certificate_days_left {days:.2}\n"
-            ));
-        }
-    })
+/// The certificate's expiry for /metrics: when, and the days left (read at scrape time).
+pub fn register_metrics(store: &Arc<CertStore>, registry: &mut crate::metrics::Registry) {
+    let certs = store.clone();
+    crate::metrics::gauge_fn(
+        registry,
+        "tls_certificate_expiry_seconds",
+        "When the served certificate expires (notAfter), Unix time.",
+        move || certs.not_after(),
+    );
+    let certs = store.clone();
+    crate::metrics::gauge_fn(
+        registry,
+        "tls_certificate_days_left",
+        "Days until the served certificate expires.",
+        move || {
+            certs.not_after().map(|not_after| {
+                (seconds_until(not_after) as f64 / 86400.0 * 100.0).round() / 100.0
+            })
+        },
+    );
 }
 
 /// /readyz warns (under `warnings`, without failing) when the certificate expires within
@@ -226,7 +231,7 @@ pub struct ExpiryWarning {
     pub threshold: std::time::Duration,
 }
 
-impl crate::admin::ReadinessCheck for ExpiryWarning {
+impl crate::health::ReadinessCheck for ExpiryWarning {
     fn name(&self) -> &'static str {
         "certificate"
     }

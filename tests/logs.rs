@@ -90,7 +90,7 @@ async fn unreachable_redis_with_a_password(certs: &TestCerts, app: &backend::Bac
         .unwrap();
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("signing.pem");
-    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
     let mut config = config_for(app.addr, certs);
     config.store.kind = tether::config::StoreKind::Redis;
     config.store.url = Some(tether::redact::Secret::new(format!(
@@ -120,7 +120,7 @@ async fn unreachable_redis_with_a_password(certs: &TestCerts, app: &backend::Bac
 async fn liveperson_flows(certs: &TestCerts, app: &backend::Backend) -> Vec<String> {
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("signing.pem");
-    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
     let mut config = config_for(app.addr, certs);
     config.log.access_log = true;
     config.store.kind = tether::config::StoreKind::Memory;

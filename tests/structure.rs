@@ -177,8 +177,8 @@ fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option
 fn module_dependencies_point_one_way() {
     let graph = dependency_graph();
     // The parser must see the arrows that exist, or this test could never fail.
-    assert!(graph["server"].contains("endpoints"), "{graph:#?}");
-    assert!(graph["livechat::tokens"].contains("livechat::accounts"));
+    assert!(graph["server"].contains("router"), "{graph:#?}");
+    assert!(graph["vendors::livechat::tokens"].contains("vendors::livechat::accounts"));
     let cycles: BTreeSet<String> = graph
         .keys()
         .filter_map(|module| cycle_from(&graph, module))
@@ -210,4 +210,48 @@ fn the_cycle_finder_finds_cycles() {
             vec!["x".to_string(), "y".to_string(), "Z".to_string()],
         ]
     );
+}
+
+/// The vendor the module belongs to (`vendors::livechat::tokens` -> `livechat`).
+fn vendor_of(module: &str) -> Option<&str> {
+    module.strip_prefix("vendors::")?.split("::").next()
+}
+
+#[test]
+fn vendors_stand_side_by_side_below_the_router() {
+    let graph = dependency_graph();
+    assert!(
+        graph["router"].iter().any(|target| target == "vendors"),
+        "the router reaches vendors through the interface: {:#?}",
+        graph["router"]
+    );
+    let above = ["router", "server", "cli", "admin", "inject"];
+    for (module, targets) in &graph {
+        let Some(vendor) = vendor_of(module) else {
+            continue;
+        };
+        for target in targets {
+            if let Some(other) = vendor_of(target) {
+                assert_eq!(other, vendor, "{module} reaches another vendor: {target}");
+            }
+            let root = target.split("::").next().unwrap_or("");
+            assert!(
+                !above.contains(&root),
+                "{module} reaches {target}, which sits above the vendors"
+            );
+        }
+    }
+    for module in graph.keys().filter(|m| vendor_of(m).is_none()) {
+        for target in &graph[module] {
+            assert!(
+                module == "vendors"
+                    || module.starts_with("testing")
+                    || vendor_of(target).is_none()
+                    || ["store_commands", "config"]
+                        .iter()
+                        .any(|allowed| module.starts_with(allowed)),
+                "{module} names a vendor's insides ({target}); go through the vendor interface"
+            );
+        }
+    }
 }

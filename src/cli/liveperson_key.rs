@@ -10,7 +10,7 @@ pub fn liveperson_key(
     key: Option<PathBuf>,
     generate: Option<PathBuf>,
 ) -> ExitCode {
-    use crate::liveperson::keys;
+    use crate::signing::keys;
     let path = match (config, key, generate) {
         (Some(config), _, _) => match config::load_file(&config) {
             Ok(config) => config.liveperson.signing_key,

@@ -6,8 +6,6 @@ mod liveperson_key;
 mod serve;
 mod store;
 
-pub use serve::check_named_files;
-
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -67,8 +67,12 @@ pub fn check_named_files(config: &Config) -> Result<(), ConfigError> {
             .map_err(|err| config.origin.error_at(err.key, err.message))?;
     }
     if config.liveperson.enabled {
-        crate::liveperson::keys::load(&config.liveperson)
+        crate::signing::Signer::load(config)
             .map_err(|(key, why)| config.origin.error_at(key, why))?;
+        if let Some(path) = &config.liveperson.encryption_key {
+            crate::signing::keys::load_encryption_key(path)
+                .map_err(|why| config.origin.error_at("liveperson.encryption_key", why))?;
+        }
     }
     Ok(())
 }

@@ -243,7 +243,7 @@ impl Config {
         for (section, attributes) in &self.liveperson.sdes {
             for (attribute, field) in attributes {
                 let key = format!("liveperson.sdes.{section}.{attribute}");
-                crate::liveperson::sdes::check_attribute(section, attribute)
+                crate::vendors::liveperson::sdes::check_attribute(section, attribute)
                     .map_err(|why| self.origin.error_at(&key, why))?;
                 if !known_fields.contains(&field.as_str()) {
                     return Err(self.origin.error_at(

@@ -1,43 +1,35 @@
-//! `{prefix}/inject/loader.js`: the one script `[inject]` puts on pages. It carries the vendors'
-//! page scripts (LiveChat's identity provider, LivePerson's identity function) and sets up the
-//! vendors' widgets; the same for every visitor, so browsers may cache it.
+//! `{prefix}/inject/loader.js`: the one script `[inject]` puts on pages. It carries every
+//! injected vendor's page part (`vendors::PagePart`) and runs them in turn; the same for every
+//! visitor, so browsers may cache it.
 
 use crate::config::Config;
+use crate::vendors::PagePart;
 use bytes::Bytes;
-use serde_json::json;
 
-/// The loader for this configuration. `livechat_provider` and `liveperson_identity` are the
-/// vendors' rendered page scripts, present when that vendor is injected.
-pub fn render(
-    config: &Config,
-    livechat_provider: Option<&str>,
-    liveperson_identity: Option<&str>,
-) -> Bytes {
-    let inject = &config.inject;
-    let livechat = livechat_provider.map(|_| {
-        json!({
-            "license": config.livechat.license_id,
-            "group": inject.livechat_group,
-            "widget": inject.livechat_widget_src,
+/// The loader for this configuration and these vendors' parts.
+pub fn render(config: &Config, parts: &[PagePart]) -> Bytes {
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|part| {
+            // JSON in a script: `</` must not end the script element if a value ever holds it.
+            let settings = part.settings.to_string().replace("</", "<\\/");
+            format!(
+                "    {{ name: {name:?}, settings: {settings}, run: {run} }}",
+                name = part.name,
+                run = part.script
+            )
         })
-    });
-    let liveperson = liveperson_identity.map(|_| {
-        json!({
-            "site": inject.liveperson_site_id,
-            "tag": inject.liveperson_tag_url(),
-        })
-    });
-    let settings = json!({
-        "livechat": livechat,
-        "liveperson": liveperson,
-        "anonymousWidget": inject.anonymous_widget,
-    });
-    // JSON in a script: `</` must not end the script element if a value ever holds it.
-    let settings = settings.to_string().replace("</", "<\\/");
+        .collect();
     let script = include_str!("loader.js")
         .replace("{{PREFIX}}", &config.reserved.prefix)
-        .replace("{{CONFIG}}", &settings)
-        .replace("{{LIVEPERSON}}", liveperson_identity.unwrap_or(""))
-        .replace("{{LIVECHAT}}", livechat_provider.unwrap_or(""));
+        .replace(
+            "{{ANONYMOUS_WIDGET}}",
+            if config.inject.anonymous_widget {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .replace("{{PARTS}}", &parts.join(",\n"));
     Bytes::from(script)
 }

@@ -78,21 +78,15 @@ enum Decision {
 }
 
 impl Injector {
-    /// None when `[inject]` is off.
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Option<Self> {
+    /// None when `[inject]` is off. `page_scripts`: the loader's path first, then the scripts
+    /// the vendors' parts load (empty when no vendor is injected: only `extra_html` goes in).
+    pub fn new(config: &Config, metrics: Arc<Metrics>, page_scripts: &[String]) -> Option<Self> {
         let inject = &config.inject;
         if !inject.enabled {
             return None;
         }
-        let vendors = inject.livechat || inject.liveperson;
-        let loader = vendors.then(|| format!("{}/inject/loader.js", config.reserved.prefix));
-        let mut scripts: Vec<String> = loader.iter().cloned().collect();
-        if inject.livechat {
-            scripts.push(inject.livechat_widget_src.clone());
-        }
-        if inject.liveperson {
-            scripts.push(inject.liveperson_tag_url());
-        }
+        let loader = page_scripts.first().cloned();
+        let scripts = page_scripts.to_vec();
         let settings = Settings {
             paths: inject.paths.clone(),
             exclude_paths: inject.exclude_paths.clone(),

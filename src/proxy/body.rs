@@ -81,9 +81,3 @@ pub fn full(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
-
-/// `{"error": code}` with the given status.
-pub fn json_error(status: StatusCode, code: &str) -> Response<ResponseBody> {
-    let body = serde_json::json!({ "error": code }).to_string();
-    full(status, "application/json", body)
-}

@@ -36,6 +36,7 @@ impl AmbiguousRequests {
     }
 
     /// The number of the first ambiguous request found so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn first(&self) -> Option<u64> {
         Some(self.first.load(Relaxed)).filter(|&n| n != NONE)
     }
@@ -178,6 +179,7 @@ impl Follower {
     }
 
     /// Request heads read so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn heads(&self) -> u64 {
         self.heads
     }

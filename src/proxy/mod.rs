@@ -8,12 +8,13 @@ pub mod headers;
 pub mod reserved;
 mod upstream;
 
-pub use body::{full, json_error, ResponseBody};
+pub use body::{full, ResponseBody};
 pub use upstream::{AppBody, ForwardError};
 
 use crate::config::{Config, IdentitySource};
 use crate::inject::Injector;
-use crate::metrics::{Metrics, Refusal, UpstreamFailure};
+use crate::metrics::{EdgeRefusal, Metrics, UpstreamFailure};
+use crate::refusal::Refusal;
 use headers::IdentityHeaders;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
@@ -104,7 +105,7 @@ impl ReservedEndpoints for NoEndpoints {
         _: String,
         _: Arc<ConnInfo>,
     ) -> BoxFuture<Response<ResponseBody>> {
-        Box::pin(async { json_error(StatusCode::NOT_FOUND, "not_found") })
+        Box::pin(async { refuse(Refusal::NotFound) })
     }
 }
 
@@ -125,10 +126,12 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// `page_scripts`: what `[inject]` makes pages load (see `Injector::new`).
     pub fn new(
         config: &Config,
         metrics: Arc<Metrics>,
         endpoints: Arc<dyn ReservedEndpoints>,
+        page_scripts: &[String],
     ) -> Self {
         let identity = &config.identity;
         Self {
@@ -143,7 +146,7 @@ impl Proxy {
             max_header_bytes: config.limits.max_header_bytes,
             upstream: Upstream::new(&config.upstream, &config.limits),
             endpoints,
-            injector: Injector::new(config, metrics.clone()),
+            injector: Injector::new(config, metrics.clone(), page_scripts),
             metrics,
             access_log: config.log.access_log,
         }
@@ -176,11 +179,8 @@ impl Proxy {
         } else if request.version() == Version::HTTP_2
             && header_list_size(&request) > self.max_header_bytes
         {
-            self.metrics.refused(Refusal::HeadersTooLarge);
-            json_error(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "headers_too_large",
-            )
+            self.metrics.refused(EdgeRefusal::HeadersTooLarge);
+            refuse(Refusal::HeadersTooLarge)
         } else {
             self.route(request, conn).await
         };
@@ -203,12 +203,8 @@ impl Proxy {
     /// `Transfer-Encoding` (see `framing`): refused before anything reads its body, and the
     /// connection closed, because where its body ends is exactly what is in doubt.
     fn refuse_ambiguous_length(&self) -> Response<ResponseBody> {
-        self.metrics.refused(Refusal::AmbiguousLength);
-        let mut response = json_error(StatusCode::BAD_REQUEST, "ambiguous_request_length");
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        response
+        self.metrics.refused(EdgeRefusal::AmbiguousLength);
+        refuse(Refusal::AmbiguousLength)
     }
 
     async fn route(
@@ -235,7 +231,7 @@ impl Proxy {
             }
             Route::Disguised => {
                 self.metrics.reserved_path_rejected();
-                json_error(StatusCode::BAD_REQUEST, "disguised_reserved_path")
+                refuse(Refusal::DisguisedReservedPath)
             }
         }
     }
@@ -248,7 +244,7 @@ impl Proxy {
         if self.max_body_bytes > 0
             && content_length(request.headers()).is_some_and(|n| n > self.max_body_bytes)
         {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+            return refuse(Refusal::BodyTooLarge);
         }
         let upgrade = self.upgrade_token(&request);
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
@@ -280,7 +276,7 @@ impl Proxy {
         }
         parts.uri = match self.upstream.target_for(&parts.uri) {
             Ok(uri) => uri,
-            Err(_) => return json_error(StatusCode::BAD_REQUEST, "bad_request_target"),
+            Err(_) => return refuse(Refusal::BadRequestTarget),
         };
         parts.version = Version::HTTP_11;
 
@@ -312,7 +308,7 @@ impl Proxy {
                     tracing::warn!(
                         "the app answered 101 to a request that did not ask for that upgrade"
                     );
-                    json_error(StatusCode::BAD_GATEWAY, "unexpected_upgrade")
+                    refuse(Refusal::UnexpectedUpgrade)
                 }
             };
         }
@@ -358,25 +354,30 @@ impl Proxy {
     }
 
     fn forward_error(&self, err: ForwardError) -> Response<ResponseBody> {
-        let (status, code) = match &err {
-            ForwardError::Connect(_) => {
+        let refusal = match &err {
+            err if err.is_connect() => {
                 self.metrics.upstream_failure(UpstreamFailure::Connect);
-                (StatusCode::BAD_GATEWAY, "upstream_unavailable")
+                Refusal::UpstreamUnavailable
             }
             ForwardError::Timeout => {
                 self.metrics.upstream_failure(UpstreamFailure::Timeout);
-                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
+                Refusal::UpstreamTimeout
             }
-            ForwardError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            ForwardError::ClientBody(_) => (StatusCode::BAD_REQUEST, "bad_request_body"),
-            ForwardError::Other(_) => {
+            ForwardError::BodyTooLarge => Refusal::BodyTooLarge,
+            ForwardError::ClientBody(_) => Refusal::BadRequestBody,
+            _ => {
                 self.metrics.upstream_failure(UpstreamFailure::Other);
-                (StatusCode::BAD_GATEWAY, "upstream_error")
+                Refusal::UpstreamError
             }
         };
-        tracing::warn!(error = ?err, status = status.as_u16(), "forwarding failed");
-        json_error(status, code)
+        tracing::warn!(error = %crate::io::ErrorChain(&err), status = refusal.status().as_u16(), "forwarding failed");
+        refuse(refusal)
     }
+}
+
+/// A refusal as the proxy answers it.
+fn refuse(refusal: Refusal) -> Response<ResponseBody> {
+    refusal.into_reply().map(ResponseBody::own)
 }
 
 /// The scheme the browser used for the page: this listener's, or a trusted balancer's

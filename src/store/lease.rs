@@ -74,7 +74,7 @@ impl Lease {
                 };
             }
             if Instant::now() + pause > deadline {
-                return Err(StoreError(format!(
+                return Err(StoreError::other(format!(
                     "waited {wait:?} for another replica holding {name}"
                 )));
             }

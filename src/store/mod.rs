@@ -88,7 +88,7 @@ impl CustomerRecord {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = || StoreError("a customer record is corrupt or of an unknown version".into());
+        let corrupt = || StoreError::other("a customer record is corrupt or of an unknown version");
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
         if version != RECORD_V1 && version != RECORD_V2 {
             return Err(corrupt());
@@ -118,16 +118,57 @@ impl CustomerRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+/// Why a store operation failed. The backends' own errors are kept as sources; the message
+/// carries their text too, so a log line or `/readyz` says what went wrong without walking the
+/// chain.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Redis refused or failed a command (or could not be reached).
+    #[error("store: redis {what}: {source}")]
+    Redis {
+        what: &'static str,
+        #[source]
+        source: Arc<::redis::RedisError>,
+    },
+    /// The embedded database failed.
+    #[error("store: {what}: {source}")]
+    File {
+        what: &'static str,
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// No answer within the store's timeout.
+    #[error("store: redis {what}: no answer within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+    /// A corrupt or foreign record, a lease held too long, an unusable server: the text says.
+    #[error("store: {0}")]
+    Other(std::borrow::Cow<'static, str>),
+}
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "store: {}", self.0)
+impl StoreError {
+    pub fn other(message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::Other(message.into())
     }
 }
 
-impl std::error::Error for StoreError {}
+/// The store's families: `tether_store_customers` and `tether_store_errors_total`, read at
+/// scrape time.
+pub fn register_metrics(store: &Arc<dyn Store>, registry: &mut crate::metrics::Registry) {
+    let counted = store.clone();
+    crate::metrics::gauge_fn(
+        registry,
+        "customers",
+        "Customers recorded in the store.",
+        move || Some(counted.customer_count() as i64),
+    );
+    let counted = store.clone();
+    crate::metrics::counter_fn(
+        registry,
+        "errors",
+        "Store operations that failed (unreachable, timed out, refused).",
+        move || counted.error_count(),
+    );
+}
 
 pub trait Store: Send + Sync + 'static {
     /// The customer recorded for `user`, if any.
@@ -252,17 +293,17 @@ mod tests {
                     cookie_secret: secret.clone(),
                     created_at_ms,
                 };
-                assert_eq!(CustomerRecord::decode(&record.encode()), Ok(record));
+                assert_eq!(CustomerRecord::decode(&record.encode()).unwrap(), record);
             }
         }
         // Version 1 records (no creation time) written by earlier releases still read.
         assert_eq!(
-            CustomerRecord::decode(b"\x01\x02e1cst"),
-            Ok(CustomerRecord {
+            CustomerRecord::decode(b"\x01\x02e1cst").unwrap(),
+            CustomerRecord {
                 entity_id: "e1".into(),
                 cookie_secret: Some("cst".into()),
                 created_at_ms: None,
-            })
+            }
         );
         for garbage in [
             &b""[..],

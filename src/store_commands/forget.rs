@@ -45,7 +45,7 @@ pub async fn forget(config: &Config, user: &str) -> Result<Forgotten, CommandErr
             let removed = store.remove_customer(user).await?;
             store
                 .cache(
-                    &crate::livechat::tokens::shared_key(user),
+                    &crate::vendors::livechat::tokens::shared_key(user),
                     Vec::new(),
                     Duration::ZERO,
                 )

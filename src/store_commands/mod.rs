@@ -13,7 +13,7 @@ mod import;
 
 pub use backup::backup;
 pub use export::export;
-pub use forget::{forget, Forgotten};
+pub use forget::forget;
 pub use import::{import, ImportReport, Progress};
 
 use crate::config::{Config, StoreKind};

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 async fn world(session_cookie: &str) -> World {
     let keys = tempfile::tempdir().unwrap().keep();
     let key = keys.join("signing.pem");
-    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
     let cookie = session_cookie.to_string();
     World::start(move |config| {
         let lp = &mut config.liveperson;

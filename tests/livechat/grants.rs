@@ -2,7 +2,7 @@
 
 use crate::World;
 use reqwest::Method;
-use tether::store::{CustomerRecord, FileStore, Store};
+use tether::testing::store::{CustomerRecord, FileStore, Store};
 
 #[tokio::test]
 async fn revoked_agent_token_is_refreshed_once_and_rotation_is_persisted() {

@@ -58,7 +58,7 @@ pub fn thumbprint(jwk: &Value) -> String {
 pub fn encryption_key_pair() -> (rsa::RsaPrivateKey, String) {
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
     // Generated through Tether's key writer (fast, C), parsed and used only by RustCrypto.
-    let pem = tether::liveperson::keys::generate_pem().unwrap();
+    let pem = tether::testing::signing::generate_pem().unwrap();
     let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
     let public = private
         .to_public_key()

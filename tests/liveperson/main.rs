@@ -36,7 +36,7 @@ pub struct World {
 /// Writes a new signing key (PKCS#8 PEM) into `dir`.
 pub fn new_signing_key(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    std::fs::write(&path, tether::testing::signing::generate_pem().unwrap()).unwrap();
     path
 }
 

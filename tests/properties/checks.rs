@@ -9,9 +9,9 @@
 #![allow(dead_code)]
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use tether::proxy::framing::{AmbiguousRequests, Follower};
-use tether::proxy::headers::{strip_hop_by_hop, IdentityHeaders};
-use tether::proxy::reserved::{classify, Route};
+use tether::testing::parsers::{classify, Route};
+use tether::testing::parsers::{strip_hop_by_hop, IdentityHeaders};
+use tether::testing::parsers::{AmbiguousRequests, Follower};
 
 pub const PREFIX: &str = "/.tether";
 
@@ -213,10 +213,10 @@ pub fn check_framing(stream: &[u8], cuts: &[usize]) {
 /// Form and JSON bodies never panic; a parameter is either absent or non-empty, and PKCE is
 /// either refused or a valid challenge.
 pub fn check_params(body: &[u8]) {
-    use tether::liveperson::codes::PkceMethod;
+    use tether::testing::parsers::PkceMethod;
     for parsed in [
-        tether::liveperson::params::from_form(body),
-        tether::liveperson::params::from_json(body),
+        tether::testing::parsers::from_form(body),
+        tether::testing::parsers::from_json(body),
     ] {
         let Ok(params) = parsed else { continue };
         for name in [
@@ -239,7 +239,7 @@ pub fn check_params(body: &[u8]) {
 /// Any answer is read without panicking; only a 2xx without an exception is a token; and an error
 /// never carries a token the body held (it would reach the log).
 pub fn check_accounts_answer(status: u16, body: &[u8]) {
-    let read = tether::livechat::answers::read_customer_token_answer(status, body);
+    let read = tether::testing::parsers::read_customer_token_answer(status, body);
     match &read {
         Ok(_) => assert!((200..300).contains(&status), "{status} read as a token"),
         Err(message) => {
@@ -269,7 +269,7 @@ pub fn check_accounts_answer(status: u16, body: &[u8]) {
 
 /// A cookie secret taken from `Set-Cookie` is always a valid cookie value.
 pub fn check_cookie_secret(set_cookies: &[&[u8]]) {
-    use tether::livechat::answers::{cookie_secret, is_cookie_octet};
+    use tether::testing::parsers::{cookie_secret, is_cookie_octet};
     if let Some(secret) = cookie_secret(set_cookies.iter().copied()) {
         assert!(
             !secret.is_empty() && secret.bytes().all(is_cookie_octet),

@@ -207,15 +207,15 @@ fn self_signed_pair_is_created_when_missing() {
         key.display()
     );
     let config = parse_str(&text, "dev.toml", &|_| None).unwrap();
-    assert!(tether::tls::ensure_self_signed(&config.tls).unwrap());
-    tether::tls::load_pair(&cert, &key).unwrap();
+    assert!(tether::testing::tls::ensure_self_signed(&config.tls).unwrap());
+    tether::testing::tls::load_pair(&cert, &key).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
     );
     assert!(
-        !tether::tls::ensure_self_signed(&config.tls).unwrap(),
+        !tether::testing::tls::ensure_self_signed(&config.tls).unwrap(),
         "an existing pair is kept"
     );
 }

@@ -49,7 +49,7 @@ impl Cluster {
         let signing_key = keys.path().join("signing.pem");
         std::fs::write(
             &signing_key,
-            tether::liveperson::keys::generate_pem().unwrap(),
+            tether::testing::signing::generate_pem().unwrap(),
         )
         .unwrap();
         let mut cluster = Self {

@@ -3,7 +3,7 @@
 use crate::*;
 use futures_util::future::join_all;
 use redis::AsyncCommands;
-use tether::store::CustomerRecord;
+use tether::testing::store::CustomerRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_logins_on_three_replicas_at_once_make_one_customer_per_user() {

@@ -3,7 +3,7 @@
 use crate::*;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
-use tether::store::{FileStore, Store};
+use tether::testing::store::{FileStore, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_during_first_logins_holds_every_mapping_acknowledged_before_it_started() {
@@ -70,7 +70,7 @@ async fn a_backup_of_a_stopped_store_is_a_copy_and_never_overwrites() {
     {
         let store = FileStore::open(&path).unwrap();
         for i in 0..1000 {
-            let record = tether::store::CustomerRecord::new(format!("e-{i}"), None);
+            let record = tether::testing::store::CustomerRecord::new(format!("e-{i}"), None);
             store
                 .insert_customer_if_absent(&format!("u-{i}"), record)
                 .await

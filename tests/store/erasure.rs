@@ -157,7 +157,7 @@ async fn every_replica_drops_an_erased_users_tokens_within_the_poll_interval() {
     // Each replica still holding erin's token drops it within the documented bound; then
     // they all answer one new customer.
     // The documented bound is one poll interval; the slack is for two shared, busy cores.
-    let deadline = erased_at + tether::store::POLL_INTERVAL * 3 + Duration::from_secs(2);
+    let deadline = erased_at + tether::testing::store::POLL_INTERVAL * 3 + Duration::from_secs(2);
     for replica in &replicas {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         wait_until("the replica drops erin's token", left, || async {

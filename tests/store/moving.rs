@@ -3,7 +3,7 @@
 use crate::support::redis_server::RedisServer;
 use crate::*;
 use std::collections::HashMap;
-use tether::store::{CustomerRecord, FileStore, Store};
+use tether::testing::store::{CustomerRecord, FileStore, Store};
 
 const SYNTHETIC_USERS: usize = 100_000;
 const SAMPLE_USERS: usize = 20;
@@ -42,7 +42,7 @@ pub async fn records_in(path: &Path) -> HashMap<String, CustomerRecord> {
     let reading = tokio::spawn(store.rows(false, sink));
     let mut found = HashMap::new();
     while let Some(row) = rows.recv().await {
-        if let tether::store::Row::Customer { user, record } = row {
+        if let tether::testing::store::Row::Customer { user, record } = row {
             found.insert(user, record);
         }
     }

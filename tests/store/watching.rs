@@ -105,7 +105,7 @@ async fn the_dashboard_and_alerts_use_only_series_tether_serves() {
     let world = World::new().await;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("signing.pem");
-    std::fs::write(&key, tether::liveperson::keys::generate_pem().unwrap()).unwrap();
+    std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
     let tether = world
         .tether_configured(&StoreAt::File(dir.path().join("t.db")), |config| {
             let text = format!(

@@ -23,17 +23,39 @@ use std::task::Poll;
 use std::time::Duration;
 
 /// Why the app gave no response.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    /// No connection could be made (refused, unreachable, connect timeout).
-    Connect(String),
+    /// No connection could be made within `connect_timeout`.
+    #[error("connecting to the app timed out")]
+    ConnectTimeout,
+    /// No connection could be made (refused, unreachable).
+    #[error("cannot connect to the app")]
+    Connect(#[source] std::io::Error),
+    /// The HTTP/1.1 handshake on a new connection failed.
+    #[error("cannot start HTTP/1.1 with the app")]
+    Handshake(#[source] hyper::Error),
     /// The app did not send response headers within `response_header_timeout`.
+    #[error("the app did not send response headers within response_header_timeout")]
     Timeout,
     /// The client's body passed `limits.max_body_bytes`.
+    #[error("the request body exceeds limits.max_body_bytes")]
     BodyTooLarge,
     /// The client stopped sending its body (disconnect or malformed chunking).
-    ClientBody(String),
-    Other(String),
+    #[error("the client's body broke off")]
+    ClientBody(#[source] hyper::Error),
+    /// The exchange with the app failed.
+    #[error("the exchange with the app failed")]
+    Other(#[source] hyper::Error),
+}
+
+impl ForwardError {
+    /// No connection to the app at all (as opposed to a failed exchange on one).
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout | Self::Connect(_) | Self::Handshake(_)
+        )
+    }
 }
 
 pub struct Upstream {
@@ -122,7 +144,7 @@ impl Upstream {
                     request = unsent;
                     fresh_only = true;
                 }
-                Err(Unsent(_, err)) => return Err(classify(&err)),
+                Err(Unsent(_, err)) => return Err(classify(err)),
                 Ok(result) => return result,
             }
         }
@@ -141,14 +163,14 @@ impl Upstream {
             tokio::net::TcpStream::connect((host, port)),
         )
         .await
-        .map_err(|_| ForwardError::Connect("connect timeout".into()))?
-        .map_err(|err| ForwardError::Connect(error_chain(&err)))?;
+        .map_err(|_| ForwardError::ConnectTimeout)?
+        .map_err(ForwardError::Connect)?;
         let _ = stream.set_nodelay(true);
         let (sender, driver) = self
             .handshake
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|err| ForwardError::Connect(error_chain(&err)))?;
+            .map_err(ForwardError::Handshake)?;
         Ok(AppConnection {
             sender,
             driver: Box::new(driver),
@@ -186,7 +208,7 @@ impl Upstream {
             })),
             Some(Err(mut err)) => match err.take_message() {
                 Some(request) => Err(Unsent(request, err.into_error())),
-                None => Ok(Err(classify(&err.into_error()))),
+                None => Ok(Err(classify(err.into_error()))),
             },
         }
     }
@@ -210,7 +232,7 @@ impl Upstream {
                 Ok(response) => Ok(Ok(response.map(AppBody::detached))),
                 Err(mut err) => match err.take_message() {
                     Some(request) => Err(Unsent(request, err.into_error())),
-                    None => Ok(Err(classify(&err.into_error()))),
+                    None => Ok(Err(classify(err.into_error()))),
                 },
             },
             () = deadline => Ok(Err(ForwardError::Timeout)),
@@ -250,28 +272,16 @@ impl Upstream {
 /// it can go on another.
 struct Unsent(Request<RequestBody>, hyper::Error);
 
-fn classify(err: &hyper::Error) -> ForwardError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+fn classify(err: hyper::Error) -> ForwardError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(current) = source {
         if let Some(body_error) = current.downcast_ref::<RequestBodyError>() {
             return match body_error {
                 RequestBodyError::TooLarge => ForwardError::BodyTooLarge,
-                RequestBodyError::Client(inner) => ForwardError::ClientBody(inner.to_string()),
+                RequestBodyError::Client(_) => ForwardError::ClientBody(err),
             };
         }
         source = current.source();
     }
-    ForwardError::Other(error_chain(err))
-}
-
-/// "outer: inner: innermost", for logs.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
+    ForwardError::Other(err)
 }

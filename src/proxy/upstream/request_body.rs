@@ -7,30 +7,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Why forwarding a request body stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RequestBodyError {
     /// The body grew past `limits.max_body_bytes`.
+    #[error("request body exceeds limits.max_body_bytes")]
     TooLarge,
     /// Reading from the client failed (it went away, or sent a malformed chunk).
-    Client(hyper::Error),
-}
-
-impl std::fmt::Display for RequestBodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooLarge => f.write_str("request body exceeds limits.max_body_bytes"),
-            Self::Client(err) => write!(f, "reading the request body: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for RequestBodyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::TooLarge => None,
-            Self::Client(err) => Some(err),
-        }
-    }
+    #[error("reading the request body")]
+    Client(#[source] hyper::Error),
 }
 
 pin_project_lite::pin_project! {

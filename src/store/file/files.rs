@@ -19,11 +19,13 @@ pub enum OpenError {
 impl OpenError {
     pub fn into_store_error(self) -> StoreError {
         match self {
-            Self::InUse(path) => StoreError(format!(
+            Self::InUse(path) => StoreError::other(format!(
                 "{} is open in another process (a running Tether?)",
                 path.display()
             )),
-            Self::Missing(path) => StoreError(format!("{}: no such store file", path.display())),
+            Self::Missing(path) => {
+                StoreError::other(format!("{}: no such store file", path.display()))
+            }
             Self::Failed(err) => err,
         }
     }
@@ -40,8 +42,9 @@ pub fn open_database(
         return Err(OpenError::Missing(path.to_path_buf()));
     }
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|err| OpenError::Failed(failed(&dir.display().to_string(), err)))?;
+        std::fs::create_dir_all(dir).map_err(|err| {
+            OpenError::Failed(StoreError::other(format!("{}: {err}", dir.display())))
+        })?;
     }
     let mut builder = Database::builder();
     if let Some(bytes) = cache_bytes {
@@ -50,7 +53,10 @@ pub fn open_database(
     match builder.create(path) {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(OpenError::InUse(path.to_path_buf())),
-        Err(err) => Err(OpenError::Failed(failed(&path.display().to_string(), err))),
+        Err(err) => Err(OpenError::Failed(StoreError::other(format!(
+            "{}: {err}",
+            path.display()
+        )))),
     }
 }
 

@@ -63,8 +63,11 @@ impl Drop for FileStore {
     }
 }
 
-fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("{what}: {err}"))
+fn failed(what: &'static str, err: impl Into<redb::Error>) -> StoreError {
+    StoreError::File {
+        what,
+        source: Arc::new(err.into()),
+    }
 }
 
 impl FileStore {
@@ -115,10 +118,10 @@ impl FileStore {
             None => Err(()),
         };
         Box::pin(async move {
-            sent.map_err(|_| StoreError("the store writer has stopped".into()))?;
+            sent.map_err(|_| StoreError::other("the store writer has stopped"))?;
             result
                 .await
-                .map_err(|_| StoreError("the store writer has stopped".into()))?
+                .map_err(|_| StoreError::other("the store writer has stopped"))?
         })
     }
 }
@@ -360,7 +363,7 @@ impl Store for FileStore {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || read_rows(&db, with_values, &sink))
                 .await
-                .map_err(|err| failed("reading", err))?
+                .map_err(|err| StoreError::other(format!("reading: {err}")))?
         })
     }
 

@@ -64,8 +64,11 @@ pub struct RedisStore {
     errors: Arc<AtomicU64>,
 }
 
-fn failed(what: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("redis {what}: {err}"))
+fn failed(what: &'static str, err: redis::RedisError) -> StoreError {
+    StoreError::Redis {
+        what,
+        source: Arc::new(err),
+    }
 }
 
 impl RedisStore {
@@ -193,7 +196,10 @@ impl RedisStore {
         Box::pin(async move {
             let result = match tokio::time::timeout(timeout, op(connection)).await {
                 Ok(result) => result.map_err(|err| failed(what, err)),
-                Err(_) => Err(failed(what, format!("no answer within {timeout:?}"))),
+                Err(_) => Err(StoreError::Timeout {
+                    what,
+                    after: timeout,
+                }),
             };
             if result.is_err() {
                 errors.fetch_add(1, Relaxed);
@@ -214,8 +220,8 @@ fn worth_retrying(err: &redis::RedisError, runs_twice_safely: bool) -> bool {
 fn unversioned(bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
     match bytes.split_first() {
         Some((&VALUE_V1, rest)) => Ok(rest.to_vec()),
-        _ => Err(StoreError(
-            "a stored value is corrupt or of an unknown version".into(),
+        _ => Err(StoreError::other(
+            "a stored value is corrupt or of an unknown version",
         )),
     }
 }
@@ -301,7 +307,7 @@ impl Store for RedisStore {
             };
             String::from_utf8(unversioned(bytes)?)
                 .map(Some)
-                .map_err(|_| StoreError("a stored value is not UTF-8".into()))
+                .map_err(|_| StoreError::other("a stored value is not UTF-8"))
         })
     }
 
@@ -394,7 +400,7 @@ impl Store for RedisStore {
                 Value::Int(0) => Ok(CodeTake::Unknown),
                 Value::Int(1) => Ok(CodeTake::AlreadyTaken),
                 Value::BulkString(bytes) => Ok(CodeTake::Taken(unversioned(bytes)?)),
-                other => Err(StoreError(format!(
+                other => Err(StoreError::other(format!(
                     "redis take: unexpected answer {other:?}"
                 ))),
             }
@@ -494,7 +500,7 @@ mod tests {
 
     #[test]
     fn values_carry_a_version() {
-        assert_eq!(unversioned(versioned(b"abc")), Ok(b"abc".to_vec()));
+        assert_eq!(unversioned(versioned(b"abc")).unwrap(), b"abc".to_vec());
         assert!(unversioned(vec![2, b'a']).is_err());
         assert!(unversioned(Vec::new()).is_err());
     }

@@ -77,7 +77,7 @@ impl RedisStore {
             if with_values && open {
                 this.scan_into("value:", &sink, |name, bytes| {
                     let data = String::from_utf8(unversioned(bytes)?)
-                        .map_err(|_| StoreError("a stored value is not UTF-8".into()))?;
+                        .map_err(|_| StoreError::other("a stored value is not UTF-8"))?;
                     Ok(Row::Value { name, data })
                 })
                 .await?;

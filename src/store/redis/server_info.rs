@@ -24,7 +24,7 @@ pub(super) fn describe_server(
         .and_then(|v| v.split('.').next()?.parse().ok())
         .unwrap_or(0);
     if major < 6 {
-        return Err(StoreError(format!(
+        return Err(StoreError::other(format!(
             "the store needs Redis 6.0 or newer (or Valkey); the server is {version}"
         )));
     }

@@ -176,7 +176,7 @@ impl AgentTokens {
         let fingerprint = hex_sha256(self.configured.expose());
         let stored = match self.store.value(STATE_KEY).await? {
             Some(json) => Some(serde_json::from_str::<AgentState>(&json).map_err(|_| {
-                StoreError("the stored agent state is corrupt or of an unknown version".into())
+                StoreError::other("the stored agent state is corrupt or of an unknown version")
             })?),
             None => None,
         };

@@ -1,24 +1,15 @@
 //! How a call to LiveChat's accounts server failed, as the endpoints report it. Below both the
 //! accounts client and the agent-token keeper, which share it.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountsError {
     /// Network failure, timeout, 5xx, 429 or a temporary exception, after the retries: 503.
+    #[error("LiveChat accounts unavailable: {0}")]
     Unavailable(String),
     /// A definite refusal (bad client, bad grant, missing scope): 502, no retry.
+    #[error("LiveChat accounts refused: {0}")]
     Rejected(String),
     /// The accounts server does not know the customer Tether has on record for this user.
+    #[error("LiveChat does not know the recorded customer: {0}")]
     UnknownCustomer(String),
-}
-
-impl std::fmt::Display for AccountsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unavailable(why) => write!(f, "LiveChat accounts unavailable: {why}"),
-            Self::Rejected(why) => write!(f, "LiveChat accounts refused: {why}"),
-            Self::UnknownCustomer(why) => {
-                write!(f, "LiveChat does not know the recorded customer: {why}")
-            }
-        }
-    }
 }

@@ -7,10 +7,9 @@
 //! (AES-256-GCM) under another hash of it, so a store dump (or a shared Redis) holds neither a
 //! redeemable code nor a readable id_token.
 
-use super::base64url::b64;
+use crate::signing::base64url::b64;
 use crate::store::{CodeTake, Store, StoreError};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -124,17 +123,14 @@ fn sealing_key(code: &str) -> LessSafeKey {
 
 /// `nonce || AES-256-GCM(record)`.
 fn seal(code: &str, mut record: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| StoreError("no randomness".into()))?;
+    let nonce: [u8; NONCE_LEN] = crate::random::bytes();
     sealing_key(code)
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::empty(),
             &mut record,
         )
-        .map_err(|_| StoreError("cannot seal a code grant".into()))?;
+        .map_err(|_| StoreError::other("cannot seal a code grant"))?;
     Ok([&nonce[..], &record].concat())
 }
 
@@ -156,12 +152,8 @@ pub async fn issue(
     grant: &CodeGrant,
     ttl: Duration,
 ) -> Result<String, StoreError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| StoreError("no randomness for a code".into()))?;
-    let code = b64(&bytes);
-    let record = serde_json::to_vec(grant).map_err(|err| StoreError(err.to_string()))?;
+    let code = b64(&crate::random::bytes::<32>());
+    let record = serde_json::to_vec(grant).expect("a code grant serialises");
     store
         .put_code(&key(&code), seal(&code, record)?, ttl)
         .await?;

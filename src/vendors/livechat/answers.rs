@@ -112,6 +112,7 @@ fn describe_json_error(err: &serde_json::Error) -> String {
 
 /// How Tether reads one answer of each kind (the fuzz target's entry point): `Ok` with the
 /// `entity_id` of a customer token answer, or the error text that would be logged.
+#[cfg(any(test, feature = "testing"))]
 pub fn read_customer_token_answer(status: u16, body: &[u8]) -> Result<String, String> {
     let status = reqwest::StatusCode::from_u16(status).map_err(|err| err.to_string())?;
     let exception: ExceptionBody = serde_json::from_slice(body).unwrap_or_default();

@@ -1,5 +1,5 @@
-//! The signing keys: the active RSA key that signs every token, retired keys still published in
-//! the JWKS during a rotation, and LivePerson's encryption key. All on aws-lc-rs, the backend
+//! RSA keys: the active key that signs every token, retired keys still published in the JWKS
+//! during a rotation, and a vendor's encryption key (LivePerson's). All on aws-lc-rs, the backend
 //! rustls uses, so Tether carries one crypto library.
 
 use super::base64url::b64;
@@ -35,38 +35,6 @@ impl std::fmt::Debug for SigningKey {
 pub struct PublicJwk {
     pub kid: String,
     pub jwk: Value,
-}
-
-/// Every key `[liveperson]` names, loaded and checked.
-pub struct KeySet {
-    pub signing: SigningKey,
-    /// The active key first, then retired keys still accepted by relying parties.
-    pub published: Vec<Value>,
-    pub encryption: Option<aws_lc_rs::rsa::OaepPublicEncryptingKey>,
-}
-
-/// Loads the keys; an error names the configuration key to fix.
-pub fn load(config: &crate::config::LivePersonConfig) -> Result<KeySet, (&'static str, String)> {
-    let signing =
-        load_signing_key(&config.signing_key).map_err(|e| ("liveperson.signing_key", e))?;
-    let mut published = vec![signing.jwk.clone()];
-    for path in &config.retired_keys {
-        let retired = load_retired_key(path).map_err(|e| ("liveperson.retired_keys", e))?;
-        if retired.kid != signing.kid {
-            published.push(retired.jwk);
-        }
-    }
-    let encryption = match &config.encryption_key {
-        Some(path) => {
-            Some(load_encryption_key(path).map_err(|e| ("liveperson.encryption_key", e))?)
-        }
-        None => None,
-    };
-    Ok(KeySet {
-        signing,
-        published,
-        encryption,
-    })
 }
 
 /// Reads the active signing key (PKCS#8 PEM).

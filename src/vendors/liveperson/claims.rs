@@ -55,9 +55,9 @@ impl ClaimsBuilder {
     pub fn subject(&self, user_id: &str) -> String {
         match &self.subject {
             Subject::UserId => user_id.to_string(),
-            Subject::Hmac(key) => {
-                super::base64url::b64(aws_lc_rs::hmac::sign(key, user_id.as_bytes()).as_ref())
-            }
+            Subject::Hmac(key) => crate::signing::base64url::b64(
+                aws_lc_rs::hmac::sign(key, user_id.as_bytes()).as_ref(),
+            ),
         }
     }
 

@@ -11,6 +11,7 @@
 
 use super::accounts::{AccountsClient, AccountsError, CustomerToken};
 use crate::config::TokenCache;
+use crate::metrics::{Counter, Registry};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Lease, Store, StoreError, Turn};
 use moka::future::Cache;
@@ -19,39 +20,56 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
-    Accounts(AccountsError),
-    Store(StoreError),
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// LiveChat answered for a different customer than the one on record.
+    #[error("LiveChat answered with a different customer than the one on record")]
     CustomerMismatch,
 }
 
-impl std::fmt::Display for TokenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Accounts(err) => err.fmt(f),
-            Self::Store(err) => err.fmt(f),
-            Self::CustomerMismatch => {
-                f.write_str("LiveChat answered with a different customer than the one on record")
-            }
-        }
-    }
+/// The token flow's families (`tether_livechat_...`).
+pub struct TokenCounters {
+    pub issued: Counter,
+    pub served_from_cache: Counter,
+    /// Tokens another replica fetched, read from the shared cache.
+    pub served_from_shared_cache: Counter,
+    pub customers_created: Counter,
+    /// Customers created by a losing replica in a first-login race (adopted the winner's instead).
+    pub surplus_customers: Counter,
+    pub unknown_customers: Counter,
+    /// Token requests answered with an error (LiveChat or the store unavailable, refusals).
+    pub failures: Counter,
 }
 
-/// Counters for /metrics.
-#[derive(Default, Debug)]
-pub struct TokenCounters {
-    pub issued: AtomicU64,
-    pub served_from_cache: AtomicU64,
-    /// Tokens another replica fetched, read from the shared cache.
-    pub served_from_shared_cache: AtomicU64,
-    pub customers_created: AtomicU64,
-    /// Customers created by a losing replica in a first-login race (adopted the winner's instead).
-    pub surplus_customers: AtomicU64,
-    pub unknown_customers: AtomicU64,
-    /// Token requests answered with an error (LiveChat or the store unavailable, refusals).
-    pub failures: AtomicU64,
+impl TokenCounters {
+    pub fn register(registry: &mut Registry) -> Self {
+        let mut counter = |name, help| crate::metrics::counter(registry, name, help);
+        Self {
+            issued: counter("tokens_issued", "Customer tokens issued by LiveChat."),
+            served_from_cache: counter("tokens_cached", "Token requests answered from the cache."),
+            served_from_shared_cache: counter(
+                "tokens_shared",
+                "Tokens read from the shared cache (fetched by another replica).",
+            ),
+            customers_created: counter(
+                "customers_created",
+                "LiveChat customers created and recorded.",
+            ),
+            surplus_customers: counter(
+                "surplus_customers",
+                "Customers created by a losing first-login race.",
+            ),
+            unknown_customers: counter(
+                "unknown_customers",
+                "Recorded customers LiveChat did not know.",
+            ),
+            failures: counter("token_failures", "Token requests answered with an error."),
+        }
+    }
 }
 
 /// A cached token, with the instant until which it may be served.
@@ -99,6 +117,7 @@ impl TokenService {
         refresh_margin: Duration,
         capacity: u64,
         cache: TokenCache,
+        counters: TokenCounters,
     ) -> Self {
         Self {
             accounts,
@@ -110,7 +129,7 @@ impl TokenService {
             refresh_margin,
             shared_cache: cache == TokenCache::Shared,
             erasure_epoch: AtomicU64::new(0),
-            counters: TokenCounters::default(),
+            counters,
         }
     }
 
@@ -124,7 +143,7 @@ impl TokenService {
         if !fresh {
             if let Some(cached) = self.cache.get(user).await {
                 if cached.servable_until > Instant::now() {
-                    self.counters.served_from_cache.fetch_add(1, Relaxed);
+                    self.counters.served_from_cache.inc();
                     return Ok(cached.token);
                 }
             }
@@ -161,7 +180,7 @@ impl TokenService {
             .await?;
         match outcome {
             CompResult::Unchanged(entry) => {
-                self.counters.served_from_cache.fetch_add(1, Relaxed);
+                self.counters.served_from_cache.inc();
                 Ok(entry.into_value().token)
             }
             CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
@@ -229,7 +248,7 @@ impl TokenService {
         };
         let token = SharedToken::decode(&bytes)?;
         (self.servable_until(&token) > Instant::now()).then(|| {
-            self.counters.served_from_shared_cache.fetch_add(1, Relaxed);
+            self.counters.served_from_shared_cache.inc();
             Arc::new(token)
         })
     }
@@ -249,12 +268,6 @@ impl TokenService {
         {
             tracing::warn!(error = %err, "could not share a token");
         }
-    }
-
-    /// The entity id on record for a user, if any.
-    pub async fn entity_of(&self, user: &str) -> Result<Option<String>, TokenError> {
-        let record = self.store.customer(user).await.map_err(TokenError::Store)?;
-        Ok(record.map(|record| record.entity_id))
     }
 
     fn servable_until(&self, token: &CustomerToken) -> Instant {
@@ -315,12 +328,12 @@ impl TokenService {
         let token = self.accounts.customer_token(existing).await.map_err(|err| {
             if matches!(err, AccountsError::UnknownCustomer(_)) {
                 // Creating a new customer here would split the user's history: fail loudly.
-                self.counters.unknown_customers.fetch_add(1, Relaxed);
+                self.counters.unknown_customers.inc();
                 tracing::error!(user, error = %err, "LiveChat does not know this user's recorded customer");
             }
             TokenError::Accounts(err)
         })?;
-        self.counters.issued.fetch_add(1, Relaxed);
+        self.counters.issued.inc();
         Ok(token)
     }
 
@@ -336,12 +349,12 @@ impl TokenService {
             .await
             .map_err(TokenError::Store)?;
         if winner.entity_id == token.entity_id {
-            self.counters.customers_created.fetch_add(1, Relaxed);
+            self.counters.customers_created.inc();
             return Ok(token);
         }
         // Someone recorded a customer first (a lease that expired mid-call): adopt theirs; ours
         // stays unused in LiveChat.
-        self.counters.surplus_customers.fetch_add(1, Relaxed);
+        self.counters.surplus_customers.inc();
         tracing::warn!(user, surplus = %token.entity_id, kept = %winner.entity_id, "first-login race: adopted the recorded customer");
         let adopted = self.call_accounts(user, Some(&winner)).await?;
         self.keep_record_current(user, winner, adopted).await

@@ -1,5 +1,5 @@
 //! Compact JWS (RS256, RFC 7515) and JWE (RSA-OAEP-256 with A256GCM or A128CBC-HS256, RFC 7516 /
-//! RFC 7518) on aws-lc-rs. Only what LivePerson needs: Tether signs and encrypts, it never parses
+//! RFC 7518) on aws-lc-rs. Only what the vendors need: Tether signs and encrypts, it never parses
 //! tokens, so there is no algorithm negotiation to get wrong.
 
 use super::base64url::b64;
@@ -12,14 +12,10 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use serde_json::{json, Value};
 
-#[derive(Debug)]
+/// Signing or encrypting failed (aws-lc-rs gives no detail beyond which step).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct JoseError(pub &'static str);
-
-impl std::fmt::Display for JoseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
 
 /// Signs `claims` as a compact JWS with RS256 and the key's `kid`.
 pub fn sign(key: &SigningKey, claims: &Value) -> Result<String, JoseError> {

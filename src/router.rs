@@ -1,0 +1,207 @@
+//! The reserved prefix: `{prefix}/inject/loader.js` (the page loader), `{prefix}/jwks.json` (the
+//! signing keys), and every vendor's endpoints by name, `{prefix}/{vendor}/...` (plus the extra
+//! paths a vendor claims). Also assembles what the configured vendors add to the proxy
+//! (`build`): the router, readiness checks, the eraser and the scripts injected pages load.
+
+use crate::config::Config;
+use crate::erasure::Eraser;
+use crate::health::ReadinessCheck;
+use crate::identity::{IdentityResolver, ProbeLimit};
+use crate::lifecycle::StartError;
+use crate::metrics::Registry;
+use crate::proxy::{BoxFuture, ConnInfo, ReservedEndpoints, ResponseBody};
+use crate::refusal::Answer;
+use crate::refusal::Refusal;
+use crate::respond::{public_json, script};
+use crate::vendors::{Call, Vendor, GET_HEAD};
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+/// Builds one core's router (each core gets its own HTTP clients; the rest is shared).
+pub type EndpointsFactory = Arc<dyn Fn() -> Arc<dyn ReservedEndpoints> + Send + Sync>;
+
+/// What the configured vendors add to the proxy.
+pub struct Extensions {
+    pub endpoints: EndpointsFactory,
+    pub checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// Every family registered so far (the vendors', the store's); the proxy adds its own.
+    pub registry: Registry,
+    /// The eraser (and through it the store), when a vendor uses a store: for the admin store
+    /// endpoints and the erasure log.
+    pub eraser: Option<Arc<Eraser>>,
+    /// The scripts an injected page loads (the loader and the vendors' widgets), which the
+    /// page's Content-Security-Policy must allow.
+    pub page_scripts: Vec<String>,
+}
+
+impl Extensions {
+    /// No vendor: everything under the prefix is 404.
+    pub fn none() -> Self {
+        Self {
+            endpoints: Arc::new(|| {
+                Arc::new(crate::proxy::NoEndpoints) as Arc<dyn ReservedEndpoints>
+            }),
+            checks: Vec::new(),
+            registry: Registry::with_prefix("tether"),
+            eraser: None,
+            page_scripts: Vec::new(),
+        }
+    }
+}
+
+/// Assembles the vendors the configuration enables.
+pub async fn build(config: &Config) -> Result<Extensions, StartError> {
+    let mut registry = Registry::with_prefix("tether");
+    let vendors = crate::vendors::build(config, &mut registry)?;
+    let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+    if let Some(store) = &vendors.store {
+        checks.push(Arc::new(StoreReady(store.clone())));
+        // Say at once whether the store answers (a shared store is connected on first use).
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.ping().await {
+                tracing::error!(error = %err, "the store does not answer; identity endpoints answer 503 and /readyz fails until it does");
+            }
+        });
+    }
+    for vendor in &vendors.list {
+        checks.extend(vendor.checks());
+    }
+    let eraser = vendors.store.clone().map(|store| {
+        Arc::new(Eraser::new(
+            store,
+            vendors.list.clone(),
+            registry.sub_registry_with_prefix("store"),
+        ))
+    });
+    let parts: Vec<_> = if config.inject.enabled {
+        vendors.list.iter().filter_map(|v| v.page_part()).collect()
+    } else {
+        Vec::new()
+    };
+    let loader = (!parts.is_empty()).then(|| crate::inject::loader::render(config, &parts));
+    let mut page_scripts = Vec::new();
+    if loader.is_some() {
+        page_scripts.push(loader_path(config));
+        page_scripts.extend(parts.iter().flat_map(|part| part.scripts.iter().cloned()));
+    }
+    let shared = Arc::new(Shared {
+        vendors: vendors.list,
+        loader,
+        jwks: vendors.signer.map(|signer| signer.jwks()),
+    });
+    let probe_limit = ProbeLimit::new(config, &mut registry);
+    let config = config.clone();
+    let endpoints: EndpointsFactory = Arc::new(move || {
+        Arc::new(Router(Arc::new(PerCore {
+            shared: shared.clone(),
+            identity: IdentityResolver::new(&config, probe_limit.clone()),
+        }))) as Arc<dyn ReservedEndpoints>
+    });
+    Ok(Extensions {
+        endpoints,
+        checks,
+        registry,
+        eraser,
+        page_scripts,
+    })
+}
+
+/// Where the page loader is served.
+pub fn loader_path(config: &Config) -> String {
+    format!("{}/inject/loader.js", config.reserved.prefix)
+}
+
+/// What every core's router shares.
+struct Shared {
+    vendors: Vec<Arc<dyn Vendor>>,
+    /// `{prefix}/inject/loader.js`, when `[inject]` puts a vendor on pages.
+    loader: Option<Bytes>,
+    /// `{prefix}/jwks.json`, when a vendor signs with Tether's key.
+    jwks: Option<Bytes>,
+}
+
+struct PerCore {
+    shared: Arc<Shared>,
+    identity: IdentityResolver,
+}
+
+/// One core's router for the reserved prefix.
+#[derive(Clone)]
+struct Router(Arc<PerCore>);
+
+impl ReservedEndpoints for Router {
+    fn handle(
+        &self,
+        request: Request<Incoming>,
+        subpath: String,
+        conn: Arc<ConnInfo>,
+    ) -> BoxFuture<Response<ResponseBody>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let answer = this.route(request, &subpath, &conn).await;
+            answer
+                .unwrap_or_else(Refusal::into_reply)
+                .map(ResponseBody::own)
+        })
+    }
+}
+
+impl Router {
+    async fn route(&self, request: Request<Incoming>, subpath: &str, conn: &ConnInfo) -> Answer {
+        let shared = &self.0.shared;
+        match (subpath, &shared.loader, &shared.jwks) {
+            // The loader is the same for every visitor: browsers may keep it a few minutes.
+            ("/inject/loader.js", Some(loader), _) => {
+                crate::refusal::only(request.method(), GET_HEAD)?;
+                return Ok(script(loader.clone(), "public, max-age=300"));
+            }
+            ("/jwks.json", _, Some(jwks)) => {
+                crate::refusal::only(request.method(), GET_HEAD)?;
+                return Ok(public_json(jwks.clone()));
+            }
+            _ => {}
+        }
+        let (vendor, path) = self.vendor_for(subpath).ok_or(Refusal::NotFound)?;
+        let call = Call {
+            request,
+            path,
+            conn,
+            identity: &self.0.identity,
+        };
+        vendor.handle(call).await
+    }
+
+    /// The vendor serving `subpath`, and the path it sees.
+    fn vendor_for<'p>(&self, subpath: &'p str) -> Option<(&Arc<dyn Vendor>, &'p str)> {
+        let vendors = &self.0.shared.vendors;
+        let segment = subpath.strip_prefix('/')?;
+        let (name, rest) = match segment.find('/') {
+            Some(at) => (&segment[..at], &segment[at..]),
+            None => (segment, ""),
+        };
+        if let Some(vendor) = vendors.iter().find(|v| v.name() == name) {
+            return Some((vendor, rest));
+        }
+        vendors
+            .iter()
+            .find(|v| v.extra_paths().contains(&subpath))
+            .map(|vendor| (vendor, subpath))
+    }
+}
+
+/// /readyz: the store answers (a shared store can be unreachable; the in-process ones always do).
+struct StoreReady(Arc<dyn crate::store::Store>);
+
+impl ReadinessCheck for StoreReady {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    fn check(&self) -> BoxFuture<Result<(), String>> {
+        let ping = self.0.ping();
+        Box::pin(async move { ping.await.map_err(|err| err.to_string()) })
+    }
+}
