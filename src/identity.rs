@@ -165,11 +165,7 @@ impl IdentityResolver {
             user_header: identity.user_header.clone(),
             email_header: identity.email_header.clone(),
             name_header: identity.name_header.clone(),
-            claims: identity
-                .claims
-                .iter()
-                .filter_map(|(header, claim)| Some((header.parse().ok()?, claim.clone())))
-                .collect(),
+            claims: identity.claims.clone(),
         }
     }
 

@@ -66,8 +66,8 @@ pub struct LivePersonConfig {
     pub retired_keys: Vec<PathBuf>,
     #[serde(deserialize_with = "de_duration")]
     pub token_ttl: Duration,
-    /// Where codes and popup answers may be sent (exact match).
-    pub redirect_uris: Vec<String>,
+    /// Where codes and popup answers may be sent (exact match); never empty.
+    pub redirect_uris: RedirectUris,
     /// LivePerson's RSA public key (SPKI PEM): set it to encrypt id_tokens (JWE).
     pub encryption_key: Option<PathBuf>,
     pub encryption_kid: String,
@@ -100,7 +100,7 @@ impl Default for LivePersonConfig {
             signing_key: PathBuf::from("certs/liveperson-signing.pem"),
             retired_keys: Vec::new(),
             token_ttl: Duration::from_secs(3600),
-            redirect_uris: vec!["https://liveperson.net".into()],
+            redirect_uris: RedirectUris(vec![LIVEPERSON_REDIRECT.into()]),
             encryption_key: None,
             encryption_kid: String::new(),
             encryption_enc: JweEnc::A256Gcm,
@@ -113,6 +113,51 @@ impl Default for LivePersonConfig {
             page_flow: PageFlow::Jwt,
             sdes: BTreeMap::new(),
         }
+    }
+}
+
+/// The `redirect_uri` LivePerson sends with a code by default.
+pub const LIVEPERSON_REDIRECT: &str = "https://liveperson.net";
+
+/// Where codes and popup answers may be sent: at least one URI (the file cannot say `[]`), the
+/// first being where a code goes when the page names none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUris(Vec<String>);
+
+impl RedirectUris {
+    pub fn new(first: String, rest: impl IntoIterator<Item = String>) -> Self {
+        Self(std::iter::once(first).chain(rest).collect())
+    }
+
+    /// Where a code goes when the caller names no redirect_uri.
+    pub fn default_uri(&self) -> &str {
+        &self.0[0]
+    }
+
+    /// The only registered URI, when there is exactly one.
+    pub fn only(&self) -> Option<&str> {
+        (self.0.len() == 1).then(|| self.default_uri())
+    }
+
+    /// Whether `uri` is registered (exact match).
+    pub fn allows(&self, uri: &str) -> bool {
+        self.0.iter().any(|allowed| allowed == uri)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for RedirectUris {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let uris = Vec::<String>::deserialize(de)?;
+        if uris.is_empty() {
+            return Err(serde::de::Error::custom(format!(
+                "expected at least one redirect URI, such as [\"{LIVEPERSON_REDIRECT}\"]"
+            )));
+        }
+        Ok(Self(uris))
     }
 }
 
@@ -238,12 +283,12 @@ impl Config {
     fn validate_sdes(&self) -> Result<(), ConfigError> {
         let known_fields: Vec<&str> = ["user_id", "email", "name"]
             .into_iter()
-            .chain(self.identity.claims.values().map(String::as_str))
+            .chain(self.identity.claims.iter().map(|(_, claim)| claim.as_str()))
             .collect();
         for (section, attributes) in &self.liveperson.sdes {
             for (attribute, field) in attributes {
                 let key = format!("liveperson.sdes.{section}.{attribute}");
-                crate::vendors::liveperson::sdes::check_attribute(section, attribute)
+                super::sdes::check_attribute(section, attribute)
                     .map_err(|why| self.origin.error_at(&key, why))?;
                 if !known_fields.contains(&field.as_str()) {
                     return Err(self.origin.error_at(

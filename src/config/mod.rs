@@ -7,12 +7,15 @@ mod advice;
 mod inject;
 mod liveperson;
 mod load;
+pub mod sdes;
 pub mod units;
 mod validate;
 
 pub use advice::production_warnings;
 pub use inject::{InjectConfig, InjectPosition};
-pub use liveperson::{is_web_url, JweEnc, LivePersonConfig, PageFlow, SubjectKind, MAX_CODE_TTL};
+pub use liveperson::{
+    is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, MAX_CODE_TTL,
+};
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 
 use http::HeaderName;
@@ -234,9 +237,9 @@ pub struct IdentityConfig {
     /// probe: how long a token request may wait for a free probe before 503 + Retry-After.
     #[serde(deserialize_with = "de_duration")]
     pub probe_queue_timeout: Duration,
-    /// Further app headers mapped to profile claims: header name -> claim name.
+    /// Further app headers mapped to profile claims: (header, claim name), in header order.
     #[serde(deserialize_with = "de_claims")]
-    pub claims: std::collections::BTreeMap<String, String>,
+    pub claims: Vec<(HeaderName, String)>,
 }
 
 impl Default for IdentityConfig {
@@ -264,7 +267,7 @@ impl IdentityConfig {
         let mut names = vec![self.user_header.clone()];
         names.extend(self.email_header.iter().cloned());
         names.extend(self.name_header.iter().cloned());
-        names.extend(self.claims.keys().filter_map(|name| name.parse().ok()));
+        names.extend(self.claims.iter().map(|(header, _)| header.clone()));
         names
     }
 }
@@ -363,6 +366,8 @@ pub enum TokenCache {
     Shared,
 }
 
+/// `grant = "..."` in the file; the code reads `LiveChatConfig::grant`, which carries what
+/// each grant needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LiveChatGrant {
@@ -421,6 +426,37 @@ impl Default for LiveChatConfig {
             sync_customer_profile: true,
             token_cache_capacity: 1_000_000,
             token_cache: TokenCache::Replica,
+        }
+    }
+}
+
+/// How Tether gets customer tokens from LiveChat, with what that grant needs (validated: every
+/// field is set).
+#[derive(Debug, Clone, Copy)]
+pub enum Grant<'a> {
+    /// One agent OAuth token (scope `customers:own`), kept fresh with the app's credentials.
+    AgentToken {
+        client_secret: &'a crate::redact::Secret,
+        refresh_token: &'a crate::redact::Secret,
+    },
+    /// Each customer's `__lc_cid`/`__lc_cst` cookies, presented by Tether itself.
+    Cookie {
+        organization_id: &'a str,
+        redirect_uri: &'a str,
+    },
+}
+
+impl LiveChatConfig {
+    pub fn grant(&self) -> Grant<'_> {
+        match self.grant {
+            LiveChatGrant::AgentToken => Grant::AgentToken {
+                client_secret: &self.client_secret,
+                refresh_token: &self.refresh_token,
+            },
+            LiveChatGrant::Cookie => Grant::Cookie {
+                organization_id: &self.organization_id,
+                redirect_uri: &self.redirect_uri,
+            },
         }
     }
 }
@@ -505,14 +541,12 @@ fn de_probe_path<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
     }
 }
 
-fn de_claims<'de, D: Deserializer<'de>>(
-    de: D,
-) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
-    let claims = std::collections::BTreeMap::<String, String>::deserialize(de)?;
-    for header in claims.keys() {
-        parse_header_name(header).map_err(serde::de::Error::custom)?;
-    }
-    Ok(claims)
+fn de_claims<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<(HeaderName, String)>, D::Error> {
+    std::collections::BTreeMap::<String, String>::deserialize(de)?
+        .into_iter()
+        .map(|(header, claim)| Ok((parse_header_name(&header)?, claim)))
+        .collect::<Result<_, String>>()
+        .map_err(serde::de::Error::custom)
 }
 
 fn de_prefix<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {

@@ -1,7 +1,8 @@
 //! Header policy for forwarded traffic: identity-header hygiene, hop-by-hop removal and the
-//! X-Forwarded-* set. Order matters and is fixed in `prepare_request`: identity headers are
-//! stripped first, hop-by-hop next, Tether's own headers last, so nothing a client writes in
-//! `Connection` can remove a header Tether manages or bring back one it stripped.
+//! X-Forwarded-* set. Order matters: identity headers are stripped first (`IdentityHeaders::strip`,
+//! in `Proxy::handle`, before anything reads the request), then `prepare_request` applies the
+//! rest in one fixed order: hop-by-hop removal, then Tether's own headers, so nothing a client
+//! writes in `Connection` can remove a header Tether manages or bring back one it stripped.
 
 use super::ConnInfo;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -142,6 +143,44 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The request's headers on their way to the app, after the identity strip, in the one order
+/// that keeps a client from undoing them (`docs/proxy.md`, "Transparency"):
+///
+/// 1. hop-by-hop headers and every name `Connection` lists go;
+/// 2. `Host` from the authority (HTTP/2, absolute-form), or as the client sent it;
+/// 3. an HTTP/2 client's cookie fields joined into one;
+/// 4. `page`: the `[inject]` step, which asks the app for a page uncompressed;
+/// 5. `X-Forwarded-*`, `Forwarded`, `X-Real-IP`;
+/// 6. for a tunnelled upgrade, `Connection: upgrade` and its `Upgrade` token again.
+pub fn prepare_request<T>(
+    parts: &mut http::request::Parts,
+    conn: &ConnInfo,
+    upgrade: Option<&HeaderValue>,
+    page: impl FnOnce(&mut http::request::Parts) -> T,
+) -> T {
+    // Absolute-form (HTTP/1.1) and HTTP/2 requests carry the host in the URI.
+    let host = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(host) = &host {
+        parts.headers.insert(header::HOST, host.clone());
+    }
+    if parts.version == http::Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
+    let page = page(parts);
+    set_forwarded(&mut parts.headers, conn, host);
+    if let Some(token) = upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, token.clone());
+    }
+    page
+}
+
 /// Whether `Connection` lists `token` (case-insensitive).
 pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
     headers
@@ -191,7 +230,6 @@ fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<
     } else {
         None
     };
-    let host = host.filter(|host| !host.as_bytes().contains(&b'"'));
     let mut value = earlier.unwrap_or_default();
     value.reserve(64 + host.map_or(0, |host| host.len()));
     if !value.is_empty() {
@@ -199,8 +237,14 @@ fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<
     }
     value.extend_from_slice(conn.forwarded_for.as_bytes());
     if let Some(host) = host {
+        // A quoted-string (RFC 7230 section 3.2.6): `"` and `\` only as quoted pairs.
         value.extend_from_slice(b";host=\"");
-        value.extend_from_slice(host.as_bytes());
+        for &byte in host.as_bytes() {
+            if byte == b'"' || byte == b'\\' {
+                value.push(b'\\');
+            }
+            value.push(byte);
+        }
         value.push(b'"');
     }
     value.extend_from_slice(b";proto=");
@@ -344,5 +388,84 @@ mod tests {
             "for=\"[2001:db8::7]\";host=\"brand.example\";proto=https"
         );
         assert_eq!(headers["x-real-ip"], "2001:db8::7");
+    }
+
+    #[test]
+    fn a_host_with_quotes_or_backslashes_stays_one_quoted_string() {
+        let conn = ConnInfo::new(
+            "192.0.2.1:5000".parse().unwrap(),
+            "127.0.0.1:8443".parse().unwrap(),
+            true,
+            &[],
+        );
+        let mut headers = HeaderMap::new();
+        set_forwarded(
+            &mut headers,
+            &conn,
+            Some(HeaderValue::from_static("a\\\";for=evil")),
+        );
+        assert_eq!(
+            headers["forwarded"],
+            "for=192.0.2.1;host=\"a\\\\\\\";for=evil\";proto=https"
+        );
+    }
+
+    /// The order of `prepare_request`: a client naming Tether's own headers (and the page
+    /// step's) in `Connection` removes its own copies, never what Tether sets afterwards.
+    #[test]
+    fn the_request_steps_run_in_their_order() {
+        let conn = ConnInfo::new(
+            "192.0.2.1:5000".parse().unwrap(),
+            "127.0.0.1:8443".parse().unwrap(),
+            false,
+            &[],
+        );
+        let (mut parts, ()) = http::Request::get("https://brand.example/page")
+            .version(http::Version::HTTP_2)
+            .header(
+                "connection",
+                "x-forwarded-for, accept-encoding, forwarded, upgrade",
+            )
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("accept-encoding", "gzip")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let token = HeaderValue::from_static("websocket");
+        let seen = prepare_request(&mut parts, &conn, Some(&token), |parts| {
+            // The page step sees the hop-by-hop strip and the joined cookies, not the
+            // forwarding headers yet.
+            let seen = (
+                parts.headers.get("accept-encoding").cloned(),
+                parts.headers["cookie"].clone(),
+                parts.headers.contains_key("x-forwarded-for"),
+                parts.headers["host"].clone(),
+            );
+            parts
+                .headers
+                .insert("accept-encoding", HeaderValue::from_static("identity"));
+            seen
+        });
+        assert_eq!(
+            seen,
+            (
+                None,
+                HeaderValue::from_static("a=1; b=2"),
+                false,
+                HeaderValue::from_static("brand.example")
+            )
+        );
+        let headers = &parts.headers;
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(headers["x-forwarded-host"], "brand.example");
+        assert_eq!(headers["accept-encoding"], "identity");
+        assert_eq!(headers["connection"], "upgrade");
+        assert_eq!(headers["upgrade"], "websocket");
+        assert!(headers["forwarded"]
+            .to_str()
+            .unwrap()
+            .starts_with("for=192.0.2.1"));
     }
 }

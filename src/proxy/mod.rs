@@ -249,31 +249,12 @@ impl Proxy {
         let upgrade = self.upgrade_token(&request);
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
-
-        // Absolute-form (HTTP/1.1) and HTTP/2 requests carry the host in the URI.
-        let host = match parts.uri.authority() {
-            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-            None => parts.headers.get(header::HOST).cloned(),
-        };
-        headers::strip_hop_by_hop(&mut parts.headers);
-        if let Some(host) = &host {
-            parts.headers.insert(header::HOST, host.clone());
-        }
-        if parts.version == Version::HTTP_2 {
-            headers::join_cookies(&mut parts.headers);
-        }
-        let page = self.injector.as_ref().and_then(|injector| {
+        let page = headers::prepare_request(&mut parts, conn, upgrade.as_ref(), |parts| {
+            let injector = self.injector.as_ref()?;
             let from_gateway = self.gateway_identity && conn.trusted_peer;
             let scheme = page_scheme(&parts.headers, conn);
-            injector.candidate(&mut parts, from_gateway, scheme)
+            injector.candidate(parts, from_gateway, scheme)
         });
-        headers::set_forwarded(&mut parts.headers, conn, host);
-        if let Some(token) = &upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, token.clone());
-        }
         parts.uri = match self.upstream.target_for(&parts.uri) {
             Ok(uri) => uri,
             Err(_) => return refuse(Refusal::BadRequestTarget),

@@ -61,6 +61,12 @@ fn liveperson_errors_name_the_line_and_what_was_expected() {
             "unknown variant `email`",
         ),
         (
+            // Code Flow would have nowhere to send a code (this panicked on a request before).
+            "redirect_uris = []\n",
+            "lp.toml:9:17:",
+            "expected at least one redirect URI",
+        ),
+        (
             "redirect_uris = [\"liveperson.net\"]\n",
             "lp.toml:9:17:",
             "expected absolute https URLs",

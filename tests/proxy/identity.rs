@@ -29,7 +29,7 @@ async fn setup(configure: impl FnOnce(&mut tether::Config)) -> (TestCerts, Backe
     config
         .identity
         .claims
-        .insert("X-User-Plan".into(), "plan".into());
+        .push(("x-user-plan".parse().unwrap(), "plan".into()));
     config.identity.protected_headers = vec!["x-internal-role".parse().unwrap()];
     configure(&mut config);
     let tether = TestTether::start(config).await;

@@ -8,7 +8,7 @@ use super::answers::{
     classify, cookie_secret, AgentTokenBody, Attempt, CustomerTokenBody, ExceptionBody, InfoBody,
 };
 use crate::clock::now_ms;
-use crate::config::{LiveChatConfig, LiveChatGrant};
+use crate::config::{Grant, LiveChatConfig};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
 use std::sync::Arc;
@@ -62,7 +62,11 @@ impl AccountsClient {
         Ok(Self {
             http,
             config: config.clone(),
-            agent: AgentTokens::new(store, config.refresh_token.clone(), longest_call(config)),
+            agent: AgentTokens::new(
+                store,
+                configured_refresh_token(config),
+                longest_call(config),
+            ),
         })
     }
 
@@ -89,9 +93,15 @@ impl AccountsClient {
         &self,
         existing: Option<&CustomerRecord>,
     ) -> Result<CustomerToken, AccountsError> {
-        match self.config.grant {
-            LiveChatGrant::AgentToken => self.agent_grant(existing).await,
-            LiveChatGrant::Cookie => self.cookie_grant(existing).await,
+        match self.config.grant() {
+            Grant::AgentToken { .. } => self.agent_grant(existing).await,
+            Grant::Cookie {
+                organization_id,
+                redirect_uri,
+            } => {
+                self.cookie_grant(existing, organization_id, redirect_uri)
+                    .await
+            }
         }
     }
 
@@ -162,13 +172,15 @@ impl AccountsClient {
     async fn cookie_grant(
         &self,
         existing: Option<&CustomerRecord>,
+        organization_id: &str,
+        redirect_uri: &str,
     ) -> Result<CustomerToken, AccountsError> {
         let body = serde_json::json!({
             "grant_type": "cookie",
             "client_id": self.config.client_id,
             "response_type": "token",
-            "organization_id": self.config.organization_id,
-            "redirect_uri": self.config.redirect_uri,
+            "organization_id": organization_id,
+            "redirect_uri": redirect_uri,
         });
         let cookies = existing.and_then(|record| {
             let secret = record.cookie_secret.as_ref()?;
@@ -225,11 +237,16 @@ impl AccountsClient {
 
     /// One refresh_token grant, with retries.
     async fn refresh_agent(&self, refresh: Secret) -> Result<Refreshed, AccountsError> {
+        let Grant::AgentToken { client_secret, .. } = self.config.grant() else {
+            return Err(AccountsError::Rejected(
+                "the cookie grant has no agent token".into(),
+            ));
+        };
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.expose()),
             ("client_id", self.config.client_id.as_str()),
-            ("client_secret", self.config.client_secret.expose()),
+            ("client_secret", client_secret.expose()),
         ];
         let form = &form;
         let body: AgentTokenBody = self
@@ -262,7 +279,7 @@ impl AccountsClient {
 
     /// Readiness: the agent token works and carries `customers:own` (agent_token grant only).
     pub async fn check_agent(&self) -> Result<(), AccountsError> {
-        if self.config.grant != LiveChatGrant::AgentToken {
+        if let Grant::Cookie { .. } = self.config.grant() {
             return Ok(());
         }
         let token = self.agent_token(None).await?;
@@ -317,6 +334,14 @@ impl AccountsClient {
             }
         }
         Err(AccountsError::Unavailable(last))
+    }
+}
+
+/// The refresh token the operator configured (the agent_token grant only).
+fn configured_refresh_token(config: &LiveChatConfig) -> Secret {
+    match config.grant() {
+        Grant::AgentToken { refresh_token, .. } => refresh_token.clone(),
+        Grant::Cookie { .. } => Secret::default(),
     }
 }
 

@@ -5,7 +5,7 @@
 //! Chat API `update_customer` with the customer's own token (livechat.md section 3).
 
 use super::accounts::{AccountsClient, CustomerToken};
-use crate::config::LiveChatGrant;
+use crate::config::Grant;
 use crate::identity::Identity;
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -68,8 +68,8 @@ async fn send(
     if let Some(email) = &profile.email {
         body.insert("email".into(), email.clone().into());
     }
-    let request = match config.grant {
-        LiveChatGrant::AgentToken => {
+    let request = match config.grant() {
+        Grant::AgentToken { .. } => {
             body.insert("id".into(), token.entity_id.clone().into());
             let agent = accounts
                 .agent_token(None)
@@ -80,10 +80,12 @@ async fn send(
                 .post(format!("{base}/v3.6/agent/action/update_customer"))
                 .bearer_auth(agent.expose())
         }
-        LiveChatGrant::Cookie => accounts
+        Grant::Cookie {
+            organization_id, ..
+        } => accounts
             .http()
             .post(format!("{base}/v3.6/customer/action/update_customer"))
-            .query(&[("organization_id", config.organization_id.as_str())])
+            .query(&[("organization_id", organization_id)])
             .bearer_auth(token.access_token.expose()),
     };
     let response = request

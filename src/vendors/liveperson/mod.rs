@@ -19,7 +19,7 @@ pub mod sdes;
 
 use super::{Call, PagePart, Setup, Vendor, GET, GET_HEAD, POST};
 use crate::clock::now_secs;
-use crate::config::{Config, PageFlow};
+use crate::config::{Config, PageFlow, RedirectUris};
 use crate::identity::Identity;
 use crate::lifecycle::StartError;
 use crate::refusal::Answer;
@@ -60,7 +60,7 @@ pub struct LivePerson {
     prefix: String,
     /// Authenticates LivePerson's servers; also the one place the client id is kept.
     client_auth: ClientAuth,
-    redirect_uris: Vec<String>,
+    redirect_uris: RedirectUris,
     code_ttl: Duration,
     login_url: String,
     login_return_param: String,
@@ -278,13 +278,13 @@ impl LivePerson {
             .map_err(|why| Refusal::InvalidRequest(why.into()))?;
         let redirect_uri = params.get("redirect_uri");
         let redirect = match redirect_uri {
-            Some(uri) if self.redirect_uris.iter().any(|allowed| allowed == uri) => uri.to_string(),
+            Some(uri) if self.redirect_uris.allows(uri) => uri.to_string(),
             Some(_) => {
                 return Err(Refusal::InvalidRequest(
                     "redirect_uri is not allowed".into(),
                 ))
             }
-            None => self.redirect_uris[0].clone(),
+            None => self.redirect_uris.default_uri().to_string(),
         };
         // LivePerson only sends S256 challenges; an explicit "plain" is honoured.
         let challenge = params

@@ -100,14 +100,16 @@ impl LivePerson {
             return Err(Refusal::UnknownClient);
         }
         let redirect_uri = match params.get("redirect_uri") {
-            Some(uri) if self.redirect_uris.iter().any(|allowed| allowed == uri) => uri.to_string(),
+            Some(uri) if self.redirect_uris.allows(uri) => uri.to_string(),
             Some(_) => {
                 return Err(Refusal::InvalidRequest(
                     "redirect_uri is not registered".into(),
                 ))
             }
-            None if self.redirect_uris.len() == 1 => self.redirect_uris[0].clone(),
-            None => return Err(Refusal::InvalidRequest("redirect_uri is required".into())),
+            None => match self.redirect_uris.only() {
+                Some(only) => only.to_string(),
+                None => return Err(Refusal::InvalidRequest("redirect_uri is required".into())),
+            },
         };
         let response_type = params.get("response_type").unwrap_or("");
         let back = Redirect {

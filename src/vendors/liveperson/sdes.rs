@@ -2,83 +2,11 @@
 //! fields through `[liveperson.sdes]`. Each attribute has the type LivePerson documents; a value
 //! that does not fit its type is left out (and logged), never sent malformed.
 
+use crate::config::sdes::{schema, Kind};
 use crate::identity::Identity;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Number,
-    Integer,
-    /// `{day, month, year}` from "YYYY-MM-DD".
-    Date,
-    /// `{age, year, month, day}` from a birth date, or `{age}` from a number of years.
-    Age,
-    /// "MALE" | "FEMALE" | "OTHER".
-    Gender,
-    /// One field of `personal.contacts[0]`.
-    Contact,
-}
-
-const CTMRINFO: &[(&str, Kind)] = &[
-    ("cstatus", Kind::Text),
-    ("ctype", Kind::Text),
-    ("customerId", Kind::Text),
-    ("balance", Kind::Number),
-    ("currency", Kind::Text),
-    ("socialId", Kind::Text),
-    ("imei", Kind::Text),
-    ("userName", Kind::Text),
-    ("companySize", Kind::Integer),
-    ("companyBranch", Kind::Text),
-    ("accountName", Kind::Text),
-    ("role", Kind::Text),
-    ("loginStatus", Kind::Integer),
-    ("lastPaymentDate", Kind::Date),
-    ("registrationDate", Kind::Date),
-];
-
-const PERSONAL: &[(&str, Kind)] = &[
-    ("firstname", Kind::Text),
-    ("lastname", Kind::Text),
-    ("age", Kind::Age),
-    ("gender", Kind::Gender),
-    ("language", Kind::Text),
-    ("company", Kind::Text),
-    ("email", Kind::Contact),
-    ("phone", Kind::Contact),
-];
-
-fn schema(section: &str) -> Option<&'static [(&'static str, Kind)]> {
-    match section {
-        "ctmrinfo" => Some(CTMRINFO),
-        "personal" => Some(PERSONAL),
-        _ => None,
-    }
-}
-
-/// Whether LivePerson accepts `section.attribute` in the authenticated flow (for `tether check`).
-pub fn check_attribute(section: &str, attribute: &str) -> Result<(), String> {
-    let Some(schema) = schema(section) else {
-        return Err(format!(
-            "expected the section \"ctmrinfo\" or \"personal\", found {section:?}"
-        ));
-    };
-    if section == "ctmrinfo" && matches!(attribute, "storeNumber" | "storeZipCode") {
-        return Err(format!(
-            "{attribute} is not supported in LivePerson's authenticated flow; remove it"
-        ));
-    }
-    if schema.iter().any(|(name, _)| *name == attribute) {
-        return Ok(());
-    }
-    let names: Vec<&str> = schema.iter().map(|(name, _)| *name).collect();
-    Err(format!(
-        "expected one of {}, found {attribute:?}",
-        names.join(", ")
-    ))
-}
+use time::Date;
 
 /// The configured mapping, resolved once: (section, attribute, kind, identity field).
 pub struct SdesMapping(Vec<(&'static str, &'static str, Kind, String)>);
@@ -109,7 +37,7 @@ impl SdesMapping {
     }
 
     /// The `lp_sdes` array for `identity` (empty sections left out).
-    pub fn build(&self, identity: &Identity, today: (i32, u32, u32)) -> Vec<Value> {
+    pub fn build(&self, identity: &Identity, today: Date) -> Vec<Value> {
         let mut info = Map::new();
         let mut personal = Map::new();
         let mut contact = Map::new();
@@ -156,7 +84,7 @@ pub fn field_value<'a>(identity: &'a Identity, field: &str) -> Option<&'a str> {
     .filter(|value| !value.is_empty())
 }
 
-fn convert(kind: Kind, raw: &str, today: (i32, u32, u32)) -> Option<Value> {
+fn convert(kind: Kind, raw: &str, today: Date) -> Option<Value> {
     let raw = raw.trim();
     match kind {
         Kind::Text | Kind::Contact => Some(Value::from(raw)),
@@ -167,18 +95,19 @@ fn convert(kind: Kind, raw: &str, today: (i32, u32, u32)) -> Option<Value> {
             .map(Value::from),
         Kind::Integer => raw.parse::<i64>().ok().map(Value::from),
         Kind::Date => {
-            let (year, month, day) = parse_date(raw)?;
-            Some(json!({"day": day, "month": month, "year": year}))
+            let date = parse_date(raw)?;
+            Some(json!({"day": date.day(), "month": u8::from(date.month()), "year": date.year()}))
         }
         Kind::Age => {
             if let Ok(years) = raw.parse::<u32>() {
                 return Some(json!({ "age": years }));
             }
-            let (year, month, day) = parse_date(raw)?;
-            let (this_year, this_month, this_day) = today;
-            let had_birthday = (this_month, this_day) >= (month, day);
-            let age = this_year - year - i32::from(!had_birthday);
-            (age >= 0).then(|| json!({"age": age, "year": year, "month": month, "day": day}))
+            let born = parse_date(raw)?;
+            let had_birthday = (today.month(), today.day()) >= (born.month(), born.day());
+            let age = today.year() - born.year() - i32::from(!had_birthday);
+            (age >= 0).then(|| {
+                json!({"age": age, "year": born.year(), "month": u8::from(born.month()), "day": born.day()})
+            })
         }
         Kind::Gender => match raw.to_ascii_uppercase().as_str() {
             "MALE" | "M" => Some(Value::from("MALE")),
@@ -189,29 +118,16 @@ fn convert(kind: Kind, raw: &str, today: (i32, u32, u32)) -> Option<Value> {
     }
 }
 
-/// "YYYY-MM-DD" (a time after it is ignored) -> (year, month, day).
-fn parse_date(raw: &str) -> Option<(i32, u32, u32)> {
-    let date = raw.get(..10)?;
-    let mut parts = date.split('-');
-    let year: i32 = parts.next().filter(|p| p.len() == 4)?.parse().ok()?;
-    let month: u32 = parts.next().filter(|p| p.len() == 2)?.parse().ok()?;
-    let day: u32 = parts.next().filter(|p| p.len() == 2)?.parse().ok()?;
-    ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some((year, month, day))
+/// "YYYY-MM-DD" (a time after it is ignored), a real calendar date.
+fn parse_date(raw: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(raw.get(..10)?, &format).ok()
 }
 
-/// The civil (UTC) date of a Unix time, by Howard Hinnant's days-from-civil inverse.
-pub fn civil_date(unix_seconds: u64) -> (i32, u32, u32) {
-    let days = (unix_seconds / 86400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (year_of_era + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
+/// The civil (UTC) date of a Unix time.
+pub fn civil_date(unix_seconds: u64) -> Date {
+    let seconds = i64::try_from(unix_seconds).unwrap_or(i64::MAX);
+    time::OffsetDateTime::from_unix_timestamp(seconds).map_or(Date::MIN, |moment| moment.date())
 }
 
 #[cfg(test)]
@@ -220,22 +136,16 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(951_782_400), (2000, 2, 29));
-        assert_eq!(civil_date(1_795_305_600), (2026, 11, 22));
+        let date =
+            |y, m, d| Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
+        assert_eq!(civil_date(0), date(1970, 1, 1));
+        assert_eq!(civil_date(951_782_400), date(2000, 2, 29));
+        assert_eq!(civil_date(1_795_305_600), date(2026, 11, 22));
     }
 
     #[test]
-    fn attributes_are_checked_and_typed() {
-        assert!(check_attribute("ctmrinfo", "balance").is_ok());
-        assert!(check_attribute("ctmrinfo", "storeNumber")
-            .unwrap_err()
-            .contains("not supported"));
-        assert!(check_attribute("ctmrinfo", "storeZipCode").is_err());
-        assert!(check_attribute("personal", "nickname").is_err());
-        assert!(check_attribute("purchase", "total").is_err());
-
-        let today = (2026, 11, 22);
+    fn values_are_typed() {
+        let today = civil_date(1_795_305_600); // 2026-11-22
         assert_eq!(convert(Kind::Number, "12.5", today), Some(json!(12.5)));
         assert_eq!(convert(Kind::Number, "a lot", today), None);
         assert_eq!(convert(Kind::Integer, "1.5", today), None);
@@ -244,6 +154,9 @@ mod tests {
             Some(json!({"day": 29, "month": 2, "year": 2024}))
         );
         assert_eq!(convert(Kind::Date, "29/02/2024", today), None);
+        // Not a calendar date: never sent to LivePerson.
+        assert_eq!(convert(Kind::Date, "2023-02-31", today), None);
+        assert_eq!(convert(Kind::Date, "2023-13-01", today), None);
         assert_eq!(
             convert(Kind::Age, "1990-11-23", today),
             Some(json!({"age": 35, "year": 1990, "month": 11, "day": 23}))
