@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::erasure::Eraser;
 use crate::health::ReadinessCheck;
 use crate::identity::{IdentityResolver, ProbeLimit};
+use crate::inject::PageInputs;
 use crate::lifecycle::StartError;
 use crate::metrics::Registry;
 use crate::proxy::{BoxFuture, ConnInfo, ReservedEndpoints, ResponseBody};
@@ -31,9 +32,8 @@ pub struct Extensions {
     /// The eraser (and through it the store), when a vendor uses a store: for the admin store
     /// endpoints and the erasure log.
     pub eraser: Option<Arc<Eraser>>,
-    /// The scripts an injected page loads (the loader and the vendors' widgets), which the
-    /// page's Content-Security-Policy must allow.
-    pub page_scripts: Vec<String>,
+    /// What `[inject]` puts on pages for the vendors, when it puts any.
+    pub page: Option<PageInputs>,
 }
 
 impl Extensions {
@@ -46,7 +46,7 @@ impl Extensions {
             checks: Vec::new(),
             registry: Registry::with_prefix("tether"),
             eraser: None,
-            page_scripts: Vec::new(),
+            page: None,
         }
     }
 }
@@ -82,11 +82,15 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         Vec::new()
     };
     let loader = (!parts.is_empty()).then(|| crate::inject::loader::render(config, &parts));
-    let mut page_scripts = Vec::new();
-    if loader.is_some() {
-        page_scripts.push(loader_path(config));
-        page_scripts.extend(parts.iter().flat_map(|part| part.scripts.iter().cloned()));
-    }
+    let page = match (&loader, &vendors.user_keys) {
+        (Some(_), Some(user_keys)) => Some(PageInputs {
+            scripts: std::iter::once(loader_path(config))
+                .chain(parts.iter().flat_map(|part| part.scripts.iter().cloned()))
+                .collect(),
+            user_keys: user_keys.clone(),
+        }),
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         vendors: vendors.list,
         loader,
@@ -105,7 +109,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         checks,
         registry,
         eraser,
-        page_scripts,
+        page,
     })
 }
 

@@ -79,7 +79,7 @@ async fn start_with(config: Config, extensions: Extensions) -> Result<Running, S
         mut checks,
         mut registry,
         eraser,
-        page_scripts,
+        page,
     } = extensions;
     let certs = CertStore::load(&config.tls)
         .map_err(|err| StartError::Config(config.origin.error_at(err.key, err.message)))?;
@@ -140,7 +140,7 @@ async fn start_with(config: Config, extensions: Extensions) -> Result<Running, S
                 &config,
                 metrics.clone(),
                 endpoints(),
-                &page_scripts,
+                page.as_ref(),
             )),
             metrics: metrics.clone(),
             connections: connections.clone(),

@@ -45,6 +45,10 @@ pub struct Origin {
 }
 
 impl Origin {
+    fn port_or_default(&self) -> Option<u16> {
+        self.port.or(default_port(&self.scheme))
+    }
+
     /// From the request's scheme and Host (or authority) value.
     pub fn new(scheme: &str, host: &str) -> Self {
         let (name, port) = split_host_port(host);
@@ -153,6 +157,7 @@ fn list_allows(list: &[String], script: &ScriptUrl, page: &Origin, nonce: Option
 }
 
 fn source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool {
+    // Keywords and schemes are case-insensitive; a host-source's path is not.
     let lower = source.to_ascii_lowercase();
     if lower == "'self'" {
         return same_origin_or_upgrade(script, page);
@@ -166,15 +171,16 @@ fn source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool {
     if let Some(scheme) = lower.strip_suffix(':') {
         return scheme_matches(scheme, &script.scheme);
     }
-    host_source_matches(&lower, script, page)
+    host_source_matches(source, script, page)
 }
 
+/// CSP3 section 6.7.2.8 for a host-source (`[scheme://]host[:port][/path]`).
 fn host_source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool {
     let (scheme, rest) = match source.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
+        Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
         None => (None, source),
     };
-    let scheme_ok = match scheme {
+    let scheme_ok = match &scheme {
         Some(scheme) => scheme_matches(scheme, &script.scheme),
         None => scheme_matches(&page.scheme, &script.scheme),
     };
@@ -182,44 +188,78 @@ fn host_source_matches(source: &str, script: &ScriptUrl, page: &Origin) -> bool 
         return false;
     }
     let (host_port, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], Some(&rest[at..])),
-        None => (rest, None),
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
     };
     let (host, port) = split_host_port(host_port);
-    let host_ok = match host.strip_prefix("*.") {
-        Some(parent) => script.host.ends_with(&format!(".{parent}")),
-        None => host == "*" || host == script.host,
+    let host = host.to_ascii_lowercase();
+    let host_ok = match host.strip_prefix('*') {
+        Some("") => true,
+        Some(parent) if parent.starts_with('.') => script.host.ends_with(parent),
+        _ => host == script.host,
     };
-    let port_ok = match port {
-        Some("*") => true,
-        Some(port) => port.parse::<u16>().ok() == script.port_or_default(),
-        // No port: the default port of the source's scheme (an http source also matches 443).
-        None => {
-            let wanted = default_port(scheme.unwrap_or(&script.scheme));
-            let actual = script.port_or_default();
-            actual == wanted || (wanted == Some(80) && actual == Some(443))
-        }
-    };
-    let path_ok = match path {
-        None | Some("/") => true,
-        Some(path) if path.ends_with('/') => script.path.starts_with(path),
-        Some(path) => script.path == path,
-    };
-    host_ok && port_ok && path_ok
+    host_ok && port_matches(port, script) && path_matches(path, &script.path)
 }
 
-/// `http:` also admits `https:` (the upgrade CSP allows).
+/// Port-part matching: no port in the source matches only a URL whose port is its scheme's
+/// default (so `http://host` does not match `https://host:80`).
+fn port_matches(port: Option<&str>, script: &ScriptUrl) -> bool {
+    match port {
+        Some("*") => true,
+        Some(port) => {
+            let wanted = port.parse::<u16>().ok();
+            wanted == script.port
+                || (script.port.is_none() && wanted == default_port(&script.scheme))
+        }
+        None => script.port.is_none(),
+    }
+}
+
+/// Path-part matching: segment by segment after percent-decoding, case-sensitive; a path
+/// ending in `/` matches everything below it.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    if pattern.is_empty() || pattern == "/" {
+        return true;
+    }
+    let exact = !pattern.ends_with('/');
+    let mut wanted: Vec<&str> = pattern.split('/').collect();
+    let actual: Vec<&str> = path.split('/').collect();
+    if !exact {
+        wanted.pop();
+    }
+    if wanted.len() > actual.len() || (exact && wanted.len() != actual.len()) {
+        return false;
+    }
+    let decoded = |piece: &str| percent_encoding::percent_decode_str(piece).collect::<Vec<u8>>();
+    wanted
+        .iter()
+        .zip(&actual)
+        .all(|(a, b)| decoded(a) == decoded(b))
+}
+
+/// Scheme-part matching, with the upgrades a browser allows (`http:` covers `https:`, `ws:`
+/// covers every network scheme, `wss:` covers `https:`).
 fn scheme_matches(source: &str, actual: &str) -> bool {
     source == actual
-        || (source == "http" && actual == "https")
-        || (source == "ws" && actual == "wss")
+        || matches!(
+            (source, actual),
+            ("http", "https") | ("ws", "wss" | "http" | "https") | ("wss", "https")
+        )
 }
 
+/// `'self'`: the page's origin, or its secure upgrade on the same host (ports the same, or
+/// each the default for its scheme).
 fn same_origin_or_upgrade(script: &ScriptUrl, page: &Origin) -> bool {
-    script.host == page.host
-        && scheme_matches(&page.scheme, &script.scheme)
-        && (script.port_or_default() == page.port.or(default_port(&page.scheme))
-            || (page.scheme == "http" && script.scheme == "https" && script.port.is_none()))
+    if script.host != page.host {
+        return false;
+    }
+    if script.scheme == page.scheme && script.port_or_default() == page.port_or_default() {
+        return true;
+    }
+    let upgrade = matches!(script.scheme.as_str(), "https" | "wss")
+        || (page.scheme == "http" && script.scheme == "http");
+    let ports_ok = script.port == page.port || (script.port.is_none() && page.port.is_none());
+    upgrade && ports_ok && scheme_matches(&page.scheme, &script.scheme)
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -376,5 +416,166 @@ mod tests {
             policies.verdict(&[loader, sandbox], &page),
             Verdict::Blocked
         );
+    }
+
+    #[test]
+    fn source_paths_are_case_sensitive_and_ports_follow_the_scheme() {
+        let page = page();
+        let script = ScriptUrl::resolve("https://cdn.example.com/Widget.js", &page).unwrap();
+        let check = |csp: &str| {
+            let mut policies = Policies::default();
+            policies.add(csp);
+            policies.verdict(std::slice::from_ref(&script), &page)
+        };
+        assert_eq!(
+            check("script-src https://CDN.example.com/Widget.js"),
+            allowed(None)
+        );
+        assert_eq!(
+            check("script-src https://cdn.example.com/widget.js"),
+            Verdict::Blocked
+        );
+        let on_80 = ScriptUrl::resolve("https://cdn.example.com:80/w.js", &page).unwrap();
+        let mut policies = Policies::default();
+        policies.add("script-src http://cdn.example.com");
+        assert_eq!(policies.verdict(&[on_80], &page), Verdict::Blocked);
+    }
+
+    /// Our reading against Servo's CSP implementation over generated policies and scripts.
+    mod oracle {
+        use super::super::*;
+        use content_security_policy as servo;
+        use proptest::prelude::*;
+
+        fn page_origin() -> impl Strategy<Value = (String, Option<u16>)> {
+            (
+                prop::sample::select(vec!["http", "https"]),
+                prop::sample::select(vec![None, Some(8443), Some(80), Some(443)]),
+            )
+                .prop_map(|(scheme, port)| (scheme.to_string(), port))
+        }
+
+        fn script_url() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(vec!["http", "https"]),
+                prop::sample::select(vec![
+                    "shop.example.com",
+                    "cdn.example.com",
+                    "a.cdn.example.com",
+                ]),
+                prop::sample::select(vec!["", ":80", ":443", ":8080", ":8443"]),
+                prop::sample::select(vec![
+                    "/",
+                    "/w.js",
+                    "/W.js",
+                    "/dir/w.js",
+                    "/dir/x/w.js",
+                    "/d%69r/w.js",
+                ]),
+            )
+                .prop_map(|(scheme, host, port, path)| format!("{scheme}://{host}{port}{path}"))
+        }
+
+        fn source() -> impl Strategy<Value = String> {
+            let keyword = prop::sample::select(vec![
+                "'self'",
+                "*",
+                "https:",
+                "http:",
+                "'none'",
+                "'strict-dynamic'",
+                "'nonce-n1'",
+                "'unsafe-inline'",
+            ])
+            .prop_map(str::to_string);
+            let host = (
+                prop::sample::select(vec!["", "http://", "https://", "HTTPS://"]),
+                prop::sample::select(vec![
+                    "shop.example.com",
+                    "cdn.example.com",
+                    "*.example.com",
+                    "*.cdn.example.com",
+                    "*",
+                    "CDN.Example.com",
+                ]),
+                prop::sample::select(vec!["", ":80", ":443", ":8080", ":*"]),
+                prop::sample::select(vec![
+                    "",
+                    "/",
+                    "/w.js",
+                    "/W.js",
+                    "/dir/",
+                    "/dir/w.js",
+                    "/dir",
+                    "/di%72/",
+                ]),
+            )
+                .prop_map(|(scheme, host, port, path)| format!("{scheme}{host}{port}{path}"));
+            prop_oneof![keyword, host]
+        }
+
+        fn servo_blocks(policy: &str, script: &str, origin: &url::Origin, nonce: &str) -> bool {
+            let list = servo::CspList::parse(
+                policy,
+                servo::PolicySource::Header,
+                servo::PolicyDisposition::Enforce,
+            );
+            let url = url::Url::parse(script).unwrap();
+            let request = servo::Request {
+                url: url.clone(),
+                current_url: url,
+                origin: origin.clone(),
+                redirect_count: 0,
+                destination: servo::Destination::Script,
+                initiator: servo::Initiator::None,
+                nonce: nonce.to_string(),
+                integrity_metadata: String::new(),
+                parser_metadata: servo::ParserMetadata::ParserInserted,
+            };
+            list.should_request_be_blocked(&request).0 == servo::CheckResult::Blocked
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+            #[test]
+            fn our_reading_agrees_with_servos(
+                (scheme, port) in page_origin(),
+                script in script_url(),
+                sources in prop::collection::vec(source(), 1..4),
+            ) {
+                let host = match port {
+                    Some(port) => format!("shop.example.com:{port}"),
+                    None => "shop.example.com".to_string(),
+                };
+                let page = Origin::new(&scheme, &host);
+                let resolved = ScriptUrl::resolve(&script, &page).unwrap();
+                let policy = format!("script-src {}", sources.join(" "));
+                // Servo compares ports for 'self' across schemes by the page's scheme's
+                // default, where CSP3 says each scheme's own (an http page on :80 and its
+                // https upgrade on :443 are 'self' in CSP3, not in Servo): not compared.
+                let self_upgrade = sources.iter().any(|s| s == "'self'")
+                    && resolved.host == page.host
+                    && resolved.scheme != page.scheme;
+                prop_assume!(!self_upgrade);
+                let mut policies = Policies::default();
+                policies.add(&policy);
+                let ours = policies.verdict(std::slice::from_ref(&resolved), &page);
+                let nonce = match &ours {
+                    Verdict::Allowed { nonce } => nonce.clone().unwrap_or_default(),
+                    Verdict::Blocked => sources
+                        .iter()
+                        .find_map(|s| nonce_of(s).map(str::to_string))
+                        .unwrap_or_default(),
+                };
+                let origin = url::Url::parse(&format!("{scheme}://{host}/")).unwrap().origin();
+                let servo = servo_blocks(&policy, &script, &origin, &nonce);
+                prop_assert_eq!(
+                    ours == Verdict::Blocked,
+                    servo,
+                    "policy {:?}, script {}, page {}://{}",
+                    policy, script, scheme, host
+                );
+            }
+        }
     }
 }

@@ -43,6 +43,8 @@ struct Settings {
     gateway: bool,
     session_cookie: Option<String>,
     gzip_level: u32,
+    /// The users' page keys, when a vendor is injected.
+    user_keys: Option<Arc<crate::user_key::UserKeys>>,
 }
 
 #[cfg(test)]
@@ -60,8 +62,18 @@ impl Settings {
             gateway: false,
             session_cookie: None,
             gzip_level: 1,
+            user_keys: None,
         }
     }
+}
+
+/// What the vendors give `[inject]`: the scripts an injected page loads (the loader's path
+/// first, then the vendors' widgets: the page's CSP must allow them), and the users' page keys
+/// (the tag says whose page it is).
+#[derive(Clone)]
+pub struct PageInputs {
+    pub scripts: Vec<String>,
+    pub user_keys: Arc<crate::user_key::UserKeys>,
 }
 
 pub struct Injector {
@@ -78,15 +90,16 @@ enum Decision {
 }
 
 impl Injector {
-    /// None when `[inject]` is off. `page_scripts`: the loader's path first, then the scripts
-    /// the vendors' parts load (empty when no vendor is injected: only `extra_html` goes in).
-    pub fn new(config: &Config, metrics: Arc<Metrics>, page_scripts: &[String]) -> Option<Self> {
+    /// None when `[inject]` is off. `page`: None when no vendor is injected (only `extra_html`
+    /// goes in).
+    pub fn new(config: &Config, metrics: Arc<Metrics>, page: Option<&PageInputs>) -> Option<Self> {
         let inject = &config.inject;
         if !inject.enabled {
             return None;
         }
-        let loader = page_scripts.first().cloned();
-        let scripts = page_scripts.to_vec();
+        let scripts = page.map(|page| page.scripts.clone()).unwrap_or_default();
+        let loader = scripts.first().cloned();
+        let user_keys = page.map(|page| page.user_keys.clone());
         let settings = Settings {
             paths: inject.paths.clone(),
             exclude_paths: inject.exclude_paths.clone(),
@@ -98,6 +111,7 @@ impl Injector {
             gateway: config.identity.source == IdentitySource::Header,
             session_cookie: Some(inject.session_cookie.clone()).filter(|c| !c.is_empty()),
             gzip_level: inject.compression_level,
+            user_keys,
         };
         Some(Self {
             settings: Arc::new(settings),
@@ -149,7 +163,7 @@ impl Injector {
         if from_gateway && self.settings.gateway {
             return match header_text(headers, &self.settings.user_header).filter(|u| !u.is_empty())
             {
-                Some(user) => Visitor::SignedIn(crate::user_key::user_key(&user)),
+                Some(user) => self.signed_in(&user),
                 None => Visitor::Anonymous,
             };
         }
@@ -157,6 +171,16 @@ impl Injector {
             Some(cookie) if !has_cookie(headers, cookie) => Visitor::Anonymous,
             _ => Visitor::Unknown,
         }
+    }
+
+    /// A signed-in visitor by their page key (Unknown while the key's secret is not known).
+    fn signed_in(&self, user: &str) -> Visitor {
+        let key = self
+            .settings
+            .user_keys
+            .as_ref()
+            .and_then(|keys| keys.key_for(user));
+        key.map_or(Visitor::Unknown, Visitor::SignedIn)
     }
 
     /// The response side: the page with its body rewritten as it streams, or the response as
@@ -170,7 +194,7 @@ impl Injector {
             if let Some(user) = header_text(response.headers(), &self.settings.user_header)
                 .filter(|u| !u.is_empty())
             {
-                candidate.visitor = Visitor::SignedIn(crate::user_key::user_key(&user));
+                candidate.visitor = self.signed_in(&user);
             }
         }
         let (decision, input) = self.decide(&response);

@@ -126,12 +126,12 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// `page_scripts`: what `[inject]` makes pages load (see `Injector::new`).
+    /// `page`: what `[inject]` puts on pages for the vendors (see `Injector::new`).
     pub fn new(
         config: &Config,
         metrics: Arc<Metrics>,
         endpoints: Arc<dyn ReservedEndpoints>,
-        page_scripts: &[String],
+        page: Option<&crate::inject::PageInputs>,
     ) -> Self {
         let identity = &config.identity;
         Self {
@@ -146,7 +146,7 @@ impl Proxy {
             max_header_bytes: config.limits.max_header_bytes,
             upstream: Upstream::new(&config.upstream, &config.limits),
             endpoints,
-            injector: Injector::new(config, metrics.clone(), page_scripts),
+            injector: Injector::new(config, metrics.clone(), page),
             metrics,
             access_log: config.log.access_log,
         }

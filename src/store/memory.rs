@@ -53,6 +53,11 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
+    fn value_or_insert(&self, key: &str, value: String) -> BoxFuture<Result<String, StoreError>> {
+        let stored = self.values.entry(key.to_string()).or_insert(value).clone();
+        Box::pin(async move { Ok(stored) })
+    }
+
     fn customer_count(&self) -> usize {
         self.customers.len()
     }

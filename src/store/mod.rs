@@ -194,6 +194,10 @@ pub trait Store: Send + Sync + 'static {
 
     fn set_value(&self, key: &str, value: String) -> BoxFuture<Result<(), StoreError>>;
 
+    /// The named value, storing `value` (durably) if there is none yet: the first writer wins
+    /// on every replica.
+    fn value_or_insert(&self, key: &str, value: String) -> BoxFuture<Result<String, StoreError>>;
+
     /// How many customers are recorded.
     fn customer_count(&self) -> usize;
 

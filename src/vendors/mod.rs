@@ -20,6 +20,7 @@ use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::signing::Signer;
 use crate::store::Store;
+use crate::user_key::UserKeys;
 use futures_util::future::BoxFuture;
 use http::{Method, Request};
 use hyper::body::Incoming;
@@ -140,9 +141,20 @@ pub struct Setup<'a> {
     registry: &'a mut Registry,
     store: Option<Arc<dyn Store>>,
     signer: Option<Arc<Signer>>,
+    user_keys: Option<Arc<UserKeys>>,
 }
 
 impl Setup<'_> {
+    /// The page keys of users (a keyed hash, its secret in the store).
+    pub fn user_keys(&mut self) -> Result<Arc<UserKeys>, StartError> {
+        if let Some(keys) = &self.user_keys {
+            return Ok(keys.clone());
+        }
+        let keys = UserKeys::from_store(self.store()?);
+        self.user_keys = Some(keys.clone());
+        Ok(keys)
+    }
+
     /// The one store (it owns the database file).
     pub fn store(&mut self) -> Result<Arc<dyn Store>, StartError> {
         if let Some(store) = &self.store {
@@ -178,6 +190,8 @@ pub struct Vendors {
     pub list: Vec<Arc<dyn Vendor>>,
     pub store: Option<Arc<dyn Store>>,
     pub signer: Option<Arc<Signer>>,
+    /// When a vendor or `[inject]` needs them.
+    pub user_keys: Option<Arc<UserKeys>>,
 }
 
 /// Builds every enabled vendor; vendors register their metrics on `registry`.
@@ -187,6 +201,7 @@ pub fn build(config: &Config, registry: &mut Registry) -> Result<Vendors, StartE
         registry,
         store: None,
         signer: None,
+        user_keys: None,
     };
     let mut list = Vec::new();
     for build in VENDORS {
@@ -194,10 +209,15 @@ pub fn build(config: &Config, registry: &mut Registry) -> Result<Vendors, StartE
             list.push(vendor);
         }
     }
+    if config.inject.enabled && !list.is_empty() {
+        // The injected tag says whose page it is by this key.
+        setup.user_keys()?;
+    }
     Ok(Vendors {
         list,
         store: setup.store,
         signer: setup.signer,
+        user_keys: setup.user_keys,
     })
 }
 

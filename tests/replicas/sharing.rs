@@ -238,3 +238,38 @@ async fn a_shared_token_cache_fetches_each_token_once_for_all_replicas() {
         .unwrap();
     assert!(ttl > 0, "shared tokens expire: {ttl}");
 }
+
+/// The pages' user keys come from one secret in Redis: every replica gives a user the same key
+/// (a page from one replica and a token from another agree), and it is not a plain hash of the
+/// user id.
+#[tokio::test]
+async fn every_replica_gives_a_user_the_same_page_key() {
+    let Some(cluster) = Cluster::start(3, trust_gateway).await else {
+        return;
+    };
+    let mut keys = Vec::new();
+    for r in 0..3 {
+        // The secret is read (or created) once the store answers: wait for the header.
+        let key = wait_for(&format!("replica {r}'s user key"), || async {
+            let response = cluster.token(r, "alice").await;
+            response
+                .headers()
+                .get("x-tether-user-key")
+                .map(|key| key.to_str().unwrap().to_string())
+        })
+        .await;
+        keys.push(key);
+    }
+    assert!(keys.iter().all(|key| *key == keys[0]), "{keys:?}");
+    let bob = cluster.token(0, "bob").await;
+    assert_ne!(bob.headers()["x-tether-user-key"], keys[0].as_str());
+    let plain = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"alice");
+    let plain: String = plain.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(
+        keys[0], plain,
+        "a dictionary of user ids must not reverse page keys"
+    );
+}

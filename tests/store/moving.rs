@@ -93,7 +93,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     let to_redis = command_config(dir.path(), "redis.toml", &StoreAt::Redis(redis.url()), None);
     let export = dir.path().join("first.jsonl");
     // With the values: the agent refresh token LiveChat rotated moves too (without it, a Tether
-    // on the new store could not mint tokens).
+    // on the new store could not mint tokens), and so does the secret of the pages' user keys.
     let stdout = export_with_values(&from_file).await;
     let mappings = stdout
         .lines()
@@ -106,7 +106,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "imported {} mappings and 1 values",
+            "imported {} mappings and 2 values",
             expected.len()
         )),
         "{stderr}"
@@ -116,7 +116,7 @@ async fn mappings_move_from_file_to_redis_and_back_and_every_user_keeps_their_cu
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("imported 0 mappings"), "{stderr}");
     assert!(
-        stderr.contains(&format!("{} already present", expected.len() + 1)),
+        stderr.contains(&format!("{} already present", expected.len() + 2)),
         "{stderr}"
     );
 

@@ -218,6 +218,22 @@ where
     }
 }
 
+/// Polls `find` until it gives a value (within 10 seconds), and returns it.
+pub async fn wait_for<T, F, Fut>(what: &str, mut find: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(found) = find().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Opens a TLS connection to Tether, negotiating the given ALPN protocols.
 pub async fn tls_connect(
     certs: &TestCerts,

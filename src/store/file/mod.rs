@@ -34,7 +34,13 @@ enum Write {
         CustomerRecord,
         oneshot::Sender<Result<(), StoreError>>,
     ),
-    SetValue(String, String, oneshot::Sender<Result<(), StoreError>>),
+    /// A named value; with `only_if_absent`, an existing one wins. Answers the value stored.
+    SetValue {
+        key: String,
+        value: String,
+        only_if_absent: bool,
+        done: oneshot::Sender<Result<String, StoreError>>,
+    },
     Remove(String, oneshot::Sender<Result<bool, StoreError>>),
 }
 
@@ -194,9 +200,8 @@ fn write_loop(
                 for write in batch {
                     match write {
                         Write::InsertIfAbsent(_, _, done) => drop(done.send(Err(err.clone()))),
-                        Write::Replace(_, _, done) | Write::SetValue(_, _, done) => {
-                            drop(done.send(Err(err.clone())))
-                        }
+                        Write::Replace(_, _, done) => drop(done.send(Err(err.clone()))),
+                        Write::SetValue { done, .. } => drop(done.send(Err(err.clone()))),
                         Write::Remove(_, done) => drop(done.send(Err(err.clone()))),
                     }
                 }
@@ -210,6 +215,7 @@ fn write_loop(
 enum Outcome {
     Stored(CustomerRecord),
     Removed(bool),
+    Value(String),
     Done,
 }
 
@@ -252,11 +258,28 @@ fn commit(db: &Database, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
                         .map_err(|err| failed("writing", err))?;
                     Outcome::Done
                 }
-                Write::SetValue(key, value, _) => {
-                    value_table
-                        .insert(key.as_str(), value.as_str())
-                        .map_err(|err| failed("writing", err))?;
-                    Outcome::Done
+                Write::SetValue {
+                    key,
+                    value,
+                    only_if_absent,
+                    ..
+                } => {
+                    let existing = match only_if_absent {
+                        true => value_table
+                            .get(key.as_str())
+                            .map_err(|err| failed("writing", err))?
+                            .map(|stored| stored.value().to_string()),
+                        false => None,
+                    };
+                    match existing {
+                        Some(existing) => Outcome::Value(existing),
+                        None => {
+                            value_table
+                                .insert(key.as_str(), value.as_str())
+                                .map_err(|err| failed("writing", err))?;
+                            Outcome::Value(value.clone())
+                        }
+                    }
                 }
                 Write::Remove(user, _) => Outcome::Removed(
                     table
@@ -296,9 +319,15 @@ fn acknowledge(
             customers.insert(user, record);
             let _ = done.send(Ok(()));
         }
-        Write::SetValue(key, value, done) => {
-            values.insert(key, value);
-            let _ = done.send(Ok(()));
+        Write::SetValue {
+            key, value, done, ..
+        } => {
+            let stored = match outcome {
+                Outcome::Value(stored) => stored,
+                _ => value,
+            };
+            values.insert(key, stored.clone());
+            let _ = done.send(Ok(stored));
         }
     }
 }
@@ -338,7 +367,27 @@ impl Store for FileStore {
 
     fn set_value(&self, key: &str, value: String) -> BoxFuture<Result<(), StoreError>> {
         let key = key.to_string();
-        self.submit(move |done| Write::SetValue(key, value, done))
+        let stored = self.submit(move |done| Write::SetValue {
+            key,
+            value,
+            only_if_absent: false,
+            done,
+        });
+        Box::pin(async move { stored.await.map(|_| ()) })
+    }
+
+    fn value_or_insert(&self, key: &str, value: String) -> BoxFuture<Result<String, StoreError>> {
+        if let Some(found) = self.values.get(key) {
+            let found = found.clone();
+            return Box::pin(async move { Ok(found) });
+        }
+        let key = key.to_string();
+        self.submit(move |done| Write::SetValue {
+            key,
+            value,
+            only_if_absent: true,
+            done,
+        })
     }
 
     fn customer_count(&self) -> usize {

@@ -36,7 +36,7 @@ mod scan;
 mod scripts;
 mod server_info;
 
-use scripts::{INSERT_IF_ABSENT, RELEASE_LEASE, REMOVE, TAKE_CODE};
+use scripts::{INSERT_IF_ABSENT, RELEASE_LEASE, REMOVE, TAKE_CODE, VALUE_IF_ABSENT};
 
 /// Version bytes in front of stored values (customer records carry their own).
 const VALUE_V1: u8 = 1;
@@ -318,6 +318,18 @@ impl Store for RedisStore {
             .arg(versioned(value.as_bytes()))
             .to_owned();
         self.query("write", cmd)
+    }
+
+    fn value_or_insert(&self, name: &str, value: String) -> BoxFuture<Result<String, StoreError>> {
+        let key = self.key("value:", name);
+        let mut invocation = VALUE_IF_ABSENT.prepare_invoke();
+        invocation.key(key).arg(versioned(value.as_bytes()));
+        // Running twice is safe: the second run finds the first one's value.
+        let write = self.script::<Vec<u8>>("write", invocation, true);
+        Box::pin(async move {
+            String::from_utf8(unversioned(write.await?)?)
+                .map_err(|_| StoreError::other("a stored value is not UTF-8"))
+        })
     }
 
     fn customer_count(&self) -> usize {

@@ -15,6 +15,16 @@ return ARGV[1]",
     )
 });
 
+/// Sets `KEYS[1]` to `ARGV[1]` unless it has a value; returns the value now stored.
+pub(super) static VALUE_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]",
+    )
+});
+
 /// Takes a code once: the grant the first time, 1 after (a replay, until expiry), 0 if unknown.
 /// The tombstone keeps the code's expiry (KEEPTTL: Redis 6.0).
 pub(super) static TAKE_CODE: LazyLock<Script> = LazyLock::new(|| {

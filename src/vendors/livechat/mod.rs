@@ -26,6 +26,7 @@ use crate::lifecycle::StartError;
 use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::respond::{private_json_bytes, script};
+use crate::user_key::UserKeys;
 use accounts::{AccountsClient, AccountsError, CustomerToken};
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, StatusCode};
@@ -45,6 +46,7 @@ pub struct LiveChat {
     organization_id: String,
     provider_script: bytes::Bytes,
     page: Option<PagePart>,
+    user_keys: Arc<UserKeys>,
 }
 
 /// The vendor, when `[livechat]` is enabled.
@@ -65,7 +67,7 @@ pub fn build(setup: &mut Setup<'_>) -> Result<Option<Arc<dyn Vendor>>, StartErro
         config.livechat.token_cache,
         counters,
     );
-    let livechat = Arc::new(LiveChat::new(config, tokens));
+    let livechat = Arc::new(LiveChat::new(config, tokens, setup.user_keys()?));
     // Check the agent token and its scope at start-up, so a misconfiguration shows in the log
     // at once (and in /readyz until it is fixed).
     let accounts = livechat.tokens.accounts().clone();
@@ -81,7 +83,7 @@ pub fn build(setup: &mut Setup<'_>) -> Result<Option<Arc<dyn Vendor>>, StartErro
 }
 
 impl LiveChat {
-    fn new(config: &Config, tokens: TokenService) -> Self {
+    fn new(config: &Config, tokens: TokenService, user_keys: Arc<UserKeys>) -> Self {
         let provider =
             include_str!("identity-provider.js").replace("{{PREFIX}}", &config.reserved.prefix);
         let inject = &config.inject;
@@ -105,6 +107,7 @@ impl LiveChat {
             organization_id: config.livechat.organization_id.clone(),
             provider_script: bytes::Bytes::from(provider),
             page,
+            user_keys,
         }
     }
 
@@ -130,9 +133,11 @@ impl LiveChat {
         self.sync_profile(&identity, &token);
         let body = token.rendered.get_or_init(|| self.render(&token)).clone();
         let mut reply = private_json_bytes(StatusCode::OK, body);
-        reply
-            .headers_mut()
-            .insert("x-tether-user-key", user_key_header(user));
+        // The page keys its stored tokens by this (until the store answers, it has none).
+        if let Some(key) = self.user_keys.key_for(user) {
+            let value = HeaderValue::from_str(&key).expect("hex is a valid header value");
+            reply.headers_mut().insert("x-tether-user-key", value);
+        }
         Ok(reply)
     }
 
@@ -208,9 +213,4 @@ impl Vendor for LiveChat {
     ) -> BoxFuture<'a, ()> {
         Box::pin(self.tokens.drop_erased(erased, everything))
     }
-}
-
-/// The page's cache key for the user (`crate::user_key`).
-fn user_key_header(user: &str) -> HeaderValue {
-    HeaderValue::from_str(&crate::user_key::user_key(user)).expect("hex is a valid header value")
 }
