@@ -1,7 +1,7 @@
 //! What `/readyz` asks of every part that can be unready: the app, the store, each vendor's
 //! credentials. Below the vendors, which provide checks, and the admin listener, which runs them.
 
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 
 /// One condition /readyz checks.
 pub trait ReadinessCheck: Send + Sync + 'static {

@@ -164,3 +164,6 @@ impl std::fmt::Display for ErrorChain<'_> {
         Ok(())
     }
 }
+
+/// A boxed future that owns what it needs (trait methods that return work to spawn or await).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;

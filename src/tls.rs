@@ -240,7 +240,7 @@ impl crate::health::ReadinessCheck for ExpiryWarning {
         true
     }
 
-    fn check(&self) -> crate::proxy::BoxFuture<Result<(), String>> {
+    fn check(&self) -> crate::io::BoxFuture<Result<(), String>> {
         let left = self.store.not_after().map(seconds_until);
         let threshold = i64::try_from(self.threshold.as_secs()).unwrap_or(i64::MAX);
         Box::pin(async move {

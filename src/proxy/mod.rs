@@ -22,9 +22,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use reserved::Route;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use upstream::{RequestBody, Upstream};
@@ -81,7 +79,7 @@ impl ConnInfo {
     }
 }
 
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub use crate::io::BoxFuture;
 
 /// Tether's own endpoints under the reserved prefix. Identity headers have already been removed
 /// from the request (or, in header mode from a trusted gateway, kept exactly as configured).

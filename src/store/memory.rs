@@ -3,7 +3,7 @@
 
 use super::expiring::ExpiringTable;
 use super::{CodeTake, CustomerRecord, Row, Store, StoreError};
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use dashmap::DashMap;
 use std::time::Duration;
 

@@ -22,7 +22,7 @@ pub use redis::RedisStore;
 pub use rows::Row;
 
 use crate::config::{Config, StoreKind};
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

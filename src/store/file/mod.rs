@@ -6,7 +6,7 @@
 //! after its transaction is committed, so an acknowledged mapping survives `kill -9`.
 
 use super::{CodeTake, CustomerRecord, MemoryStore, Row, Store, StoreError};
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use dashmap::DashMap;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The erasure log: a stream of erased users' hashes that every replica reads (`store::erasure`).
 
 use super::RedisStore;
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use crate::store::{user_hash, ErasureCursor, Erasures, StoreError, LOG_LENGTH};
 use std::sync::atomic::Ordering::Relaxed;
 

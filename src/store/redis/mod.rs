@@ -22,7 +22,7 @@ use super::{
     LOG_LENGTH,
 };
 use crate::config::StoreConfig;
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, ScriptInvocation, Value};

@@ -1,7 +1,7 @@
 //! Reading every mapping and value while Redis serves (SCAN in batches, then MGET), for export.
 
 use super::{unversioned, RedisStore};
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use crate::store::{CustomerRecord, Row, StoreError};
 
 impl RedisStore {

@@ -54,7 +54,7 @@ pub(super) fn durability_problem(persistence: &str, fsync: Option<&str>) -> Opti
 
 impl super::RedisStore {
     /// Reads the server's persistence settings: what they would lose, if anything.
-    pub fn durability(&self) -> crate::proxy::BoxFuture<Result<Option<String>, StoreError>> {
+    pub fn durability(&self) -> crate::io::BoxFuture<Result<Option<String>, StoreError>> {
         self.bounded("info", async move |mut c: redis::aio::ConnectionManager| {
             let (persistence, fsync) = read_persistence(&mut c).await?;
             Ok(durability_problem(&persistence, fsync.as_deref()))

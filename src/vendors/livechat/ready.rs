@@ -2,7 +2,7 @@
 
 use super::accounts::AccountsClient;
 use crate::health::ReadinessCheck;
-use crate::proxy::BoxFuture;
+use crate::io::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
