@@ -20,11 +20,17 @@ pub struct JoseError(pub &'static str);
 /// Signs `claims` as a compact JWS with RS256 and the key's `kid`.
 pub fn sign(key: &SigningKey, claims: &Value) -> Result<String, JoseError> {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
-    let mut token = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    compact_rs256(
+        key,
+        header.to_string().as_bytes(),
+        claims.to_string().as_bytes(),
+    )
+}
+
+/// `BASE64URL(header) . BASE64URL(payload) . BASE64URL(RS256 signature)` (RFC 7515 section
+/// 7.1). RSASSA-PKCS1-v1_5 is deterministic: the same input gives the RFCs' signatures.
+pub fn compact_rs256(key: &SigningKey, header: &[u8], payload: &[u8]) -> Result<String, JoseError> {
+    let mut token = format!("{}.{}", b64(header), b64(payload));
     let mut signature = vec![0; key.pair.public_modulus_len()];
     key.pair
         .sign(
@@ -57,20 +63,16 @@ impl Encrypter {
         let header =
             json!({"alg": "RSA-OAEP-256", "enc": self.enc.name(), "cty": "JWT", "kid": self.kid});
         let protected = b64(header.to_string().as_bytes());
-        let rng = SystemRandom::new();
         let mut cek = [0u8; 32];
-        rng.fill(&mut cek).map_err(|_| JoseError("no randomness"))?;
+        SystemRandom::new()
+            .fill(&mut cek)
+            .map_err(|_| JoseError("no randomness"))?;
         let mut wrapped = vec![0; self.key.ciphertext_size()];
         let wrapped = self
             .key
             .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut wrapped, None)
             .map_err(|_| JoseError("RSA-OAEP key wrapping failed"))?;
-        let (iv, ciphertext, tag) = match self.enc {
-            JweEnc::A256Gcm => seal_gcm(&rng, &cek, protected.as_bytes(), jws.as_bytes())?,
-            JweEnc::A128CbcHs256 => {
-                seal_cbc_hs256(&rng, &cek, protected.as_bytes(), jws.as_bytes())?
-            }
-        };
+        let (iv, ciphertext, tag) = seal(self.enc, &cek, protected.as_bytes(), jws.as_bytes())?;
         Ok(format!(
             "{protected}.{}.{}.{}.{}",
             b64(wrapped),
@@ -81,49 +83,62 @@ impl Encrypter {
     }
 }
 
+/// Content encryption with a fresh IV: (iv, ciphertext, tag).
+fn seal(enc: JweEnc, cek: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<Sealed, JoseError> {
+    match enc {
+        JweEnc::A256Gcm => {
+            let iv: [u8; 12] = crate::random::bytes();
+            let (ciphertext, tag) = seal_gcm(cek, &iv, aad, plain)?;
+            Ok((iv.to_vec(), ciphertext, tag))
+        }
+        JweEnc::A128CbcHs256 => {
+            let iv: [u8; 16] = crate::random::bytes();
+            let (ciphertext, tag) = seal_cbc_hs256(cek, &iv, aad, plain)?;
+            Ok((iv.to_vec(), ciphertext, tag))
+        }
+    }
+}
+
 type Sealed = (Vec<u8>, Vec<u8>, Vec<u8>);
 
-fn seal_gcm(
-    rng: &SystemRandom,
+/// AES-256-GCM (RFC 7518 section 5.3): (ciphertext, tag).
+pub(super) fn seal_gcm(
     cek: &[u8; 32],
+    iv: &[u8; 12],
     aad: &[u8],
     plain: &[u8],
-) -> Result<Sealed, JoseError> {
-    let mut iv = [0u8; 12];
-    rng.fill(&mut iv).map_err(|_| JoseError("no randomness"))?;
+) -> Result<(Vec<u8>, Vec<u8>), JoseError> {
     let key =
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, cek).map_err(|_| JoseError("bad AES key"))?);
     let mut data = plain.to_vec();
     let tag = key
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(aad), &mut data)
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut data)
         .map_err(|_| JoseError("AES-GCM sealing failed"))?;
-    Ok((iv.to_vec(), data, tag.as_ref().to_vec()))
+    Ok((data, tag.as_ref().to_vec()))
 }
 
 /// RFC 7518 section 5.2.2.1: MAC key = first half of the CEK, encryption key = second half;
 /// tag = first 16 bytes of HMAC-SHA256(AAD || IV || ciphertext || AAD length in bits, 64-bit BE).
-fn seal_cbc_hs256(
-    rng: &SystemRandom,
+pub(super) fn seal_cbc_hs256(
     cek: &[u8; 32],
+    iv: &[u8; 16],
     aad: &[u8],
     plain: &[u8],
-) -> Result<Sealed, JoseError> {
+) -> Result<(Vec<u8>, Vec<u8>), JoseError> {
     let (mac_key, enc_key) = cek.split_at(16);
-    let mut iv = [0u8; 16];
-    rng.fill(&mut iv).map_err(|_| JoseError("no randomness"))?;
     let key = PaddedBlockEncryptingKey::cbc_pkcs7(
         UnboundCipherKey::new(&AES_128, enc_key).map_err(|_| JoseError("bad AES key"))?,
     )
     .map_err(|_| JoseError("bad AES key"))?;
     let mut data = plain.to_vec();
-    key.less_safe_encrypt(&mut data, EncryptionContext::Iv128(FixedLength::from(iv)))
+    key.less_safe_encrypt(&mut data, EncryptionContext::Iv128(FixedLength::from(*iv)))
         .map_err(|_| JoseError("AES-CBC encryption failed"))?;
     let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_key);
     let mut mac = aws_lc_rs::hmac::Context::with_key(&mac_key);
     mac.update(aad);
-    mac.update(&iv);
+    mac.update(iv);
     mac.update(&data);
     mac.update(&((aad.len() as u64) * 8).to_be_bytes());
     let tag = mac.sign().as_ref()[..16].to_vec();
-    Ok((iv.to_vec(), data, tag))
+    Ok((data, tag))
 }

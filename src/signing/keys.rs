@@ -44,17 +44,24 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
             path.display()
         )
     })?;
-    let pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
-        .map_err(|err| format!("{} is not a usable RSA key: {err}", path.display()))?;
-    let bits = pair.public_modulus_len() * 8;
-    if bits < MIN_RSA_BITS {
-        return Err(format!(
-            "{} is a {bits}-bit RSA key; LivePerson needs {MIN_RSA_BITS} bits or more",
-            path.display()
-        ));
+    SigningKey::from_pkcs8(der.secret_pkcs8_der())
+        .map_err(|why| format!("{}: {why}", path.display()))
+}
+
+impl SigningKey {
+    /// An RSA private key (PKCS#8 DER) of 2048 bits or more.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
+        let pair =
+            RsaKeyPair::from_pkcs8(der).map_err(|err| format!("not a usable RSA key: {err}"))?;
+        let bits = pair.public_modulus_len() * 8;
+        if bits < MIN_RSA_BITS {
+            return Err(format!(
+                "a {bits}-bit RSA key; the vendors need {MIN_RSA_BITS} bits or more"
+            ));
+        }
+        let PublicJwk { kid, jwk } = public_jwk(pair.public_key().as_ref())?;
+        Ok(Self { pair, kid, jwk })
     }
-    let PublicJwk { kid, jwk } = public_jwk(pair.public_key().as_ref())?;
-    Ok(SigningKey { pair, kid, jwk })
 }
 
 /// A retired key for the JWKS: a public key (SPKI PEM) or the old private key (PKCS#8 PEM).

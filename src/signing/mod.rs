@@ -8,6 +8,8 @@
 pub mod base64url;
 pub mod jose;
 pub mod keys;
+#[cfg(test)]
+mod vectors;
 
 use crate::config::Config;
 use bytes::Bytes;
