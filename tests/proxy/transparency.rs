@@ -1,5 +1,5 @@
 //! Everything not under the reserved prefix reaches the app as if Tether were not there, except
-//! for the deliberate changes in proxy.md (hop-by-hop removal, X-Forwarded-*).
+//! for the deliberate changes in docs/proxy.md (hop-by-hop removal, X-Forwarded-*).
 
 use crate::support::backend::Backend;
 use crate::support::*;

@@ -102,7 +102,7 @@ impl Upstream {
 
     /// Sends the request on one of this core's idle connections, or a new one. `body_sent`
     /// resolves when the request body is complete: the response-header timeout runs from then,
-    /// so a long upload is not cut off (proxy.md 13). A request on an idle connection that turns
+    /// so a long upload is not cut off (`docs/proxy.md`, "Limits"). A request on an idle connection that turns
     /// out closed before the request was written goes again on a new connection.
     pub async fn send(
         &self,

@@ -2,7 +2,8 @@
 //! agents see verified identity data. Runs off the request path and only when a value changed.
 //!
 //! agent_token grant: Agent Chat API `update_customer` with the agent token; cookie grant: Customer
-//! Chat API `update_customer` with the customer's own token (livechat.md section 3).
+//! Chat API `update_customer` with the customer's own token (`docs/vendors/livechat.md`, "What
+//! agents see").
 
 use super::accounts::{AccountsClient, CustomerToken};
 use crate::config::Grant;

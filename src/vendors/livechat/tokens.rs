@@ -1,6 +1,6 @@
 //! Customer tokens per user: the mapping (user -> LiveChat customer) and the token cache.
 //!
-//! Rules (livechat.md section 1): a cached token is served only while it has more than
+//! Rules (`docs/vendors/livechat.md`, "How the widget uses it"): a cached token is served only while it has more than
 //! `refresh_margin` left and keeps its real `creationDate`; a fresh request always re-issues;
 //! concurrent requests for one user share one accounts call; a user's customer never changes.
 //! A token is handed out only after its user's mapping is durable.

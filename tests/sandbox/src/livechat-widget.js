@@ -1,6 +1,6 @@
 /* Sandbox stand-in for LiveChat's widget script, served by the sandbox at
  * /sandbox/widget/livechat.js. Not LiveChat's code: it uses the page's custom identity provider
- * the way @livechat/customer-sdk does (shared/spec/livechat.md section 1) and draws a bubble
+ * the way @livechat/customer-sdk does (docs/vendors/livechat.md) and draws a bubble
  * naming the customer, after asking the sandbox whose token it was given.
  */
 (function () {

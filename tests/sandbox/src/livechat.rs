@@ -1,4 +1,4 @@
-//! A sandbox LiveChat accounts server (spec: livechat.md sections 2 and 4).
+//! A sandbox LiveChat accounts server (`docs/vendors/livechat.md`, "The accounts server").
 //!
 //! - `POST /v2/token`: agent refresh grant (form or JSON), optionally rotating the refresh token
 //! - `GET /v2/info`: the agent token's scope

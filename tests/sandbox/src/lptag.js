@@ -1,6 +1,6 @@
 /* Sandbox stand-in for LivePerson's lpTag, served by the sandbox at /sandbox/widget/lptag.js.
  * Not LivePerson's code: it calls the page's identity function and authentication method the
- * way shared/spec/liveperson.md section 1 describes, checks the JWT (RS256 signature against the
+ * way docs/vendors/liveperson.md describes, checks the JWT (RS256 signature against the
  * issuer's JWKS, with WebCrypto; iss and sub against the identity), and draws a bubble.
  */
 (function () {
