@@ -388,6 +388,12 @@ pub struct LiveChatConfig {
     pub accounts_url: String,
     /// Agent Chat API base, for customer name/email updates.
     pub api_url: String,
+    /// The Chat API's regional host, `{region}` replaced by the region LiveChat names in a
+    /// `misdirected_request`.
+    pub api_region_url: String,
+    /// Where `tether livechat authorize` receives the authorization code (a loopback URL on the
+    /// app's list in LiveChat's Developer Console).
+    pub authorize_redirect_uri: String,
     /// Never serve a cached token with less life left than this (the widget re-issues at 1 h).
     #[serde(deserialize_with = "de_duration")]
     pub refresh_margin: Duration,
@@ -417,6 +423,8 @@ impl Default for LiveChatConfig {
             grant: LiveChatGrant::AgentToken,
             accounts_url: "https://accounts.livechat.com".into(),
             api_url: "https://api.livechatinc.com".into(),
+            api_region_url: "https://api-{region}.livechatinc.com".into(),
+            authorize_redirect_uri: "http://127.0.0.1:8788/callback".into(),
             refresh_margin: Duration::from_secs(65 * 60),
             client_secret: Default::default(),
             refresh_token: Default::default(),
@@ -446,7 +454,22 @@ pub enum Grant<'a> {
     },
 }
 
+/// LiveChat's customer tokens live 8 hours unless the license says otherwise.
+pub const LIVECHAT_TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+/// The widget re-issues a token with an hour or less left: a cached one needs more than that.
+pub const LIVECHAT_REISSUE_AT: Duration = Duration::from_secs(3600);
+
 impl LiveChatConfig {
+    /// The regional Chat API host for `region`.
+    pub fn region_url(&self, region: &str) -> String {
+        // A region is a short name ("fra"); anything else stays out of the URL.
+        let region: String = region
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        self.api_region_url.replace("{region}", &region)
+    }
+
     pub fn grant(&self) -> Grant<'_> {
         match self.grant {
             LiveChatGrant::AgentToken => Grant::AgentToken {

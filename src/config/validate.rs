@@ -36,12 +36,8 @@ impl Config {
                             "the agent_token grant needs the app's client secret",
                         );
                     }
-                    if lc.refresh_token.expose().is_empty() {
-                        return at(
-                            "livechat.refresh_token",
-                            "the agent_token grant needs an agent refresh token",
-                        );
-                    }
+                    // No refresh token in the file: `tether livechat authorize` keeps one in
+                    // the store (`tether doctor` says whether it is there).
                 }
                 LiveChatGrant::Cookie => {
                     if lc.organization_id.is_empty() {
@@ -61,6 +57,24 @@ impl Config {
             if lc.max_attempts == 0 {
                 return at("livechat.max_attempts", "expected at least 1");
             }
+            self.validate_refresh_margin()?;
+            for (key, url) in [
+                ("livechat.api_region_url", &lc.api_region_url),
+                (
+                    "livechat.authorize_redirect_uri",
+                    &lc.authorize_redirect_uri,
+                ),
+            ] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return at(key, "expected an http(s) URL");
+                }
+            }
+            if !lc.api_region_url.contains("{region}") {
+                return at(
+                    "livechat.api_region_url",
+                    "expected a URL with {region}, such as \"https://api-{region}.livechatinc.com\"",
+                );
+            }
         }
         if self.identity.probe_concurrency == 0 {
             return at("identity.probe_concurrency", "expected at least 1");
@@ -69,6 +83,29 @@ impl Config {
         self.validate_inject()?;
         self.validate_store()?;
         self.validate_admin()
+    }
+
+    /// A cached token must outlive the widget's one-hour rule (or every page load re-issues it)
+    /// and leave something to cache within LiveChat's 8-hour lifetime.
+    fn validate_refresh_margin(&self) -> Result<(), ConfigError> {
+        let margin = self.livechat.refresh_margin;
+        let floor = LIVECHAT_REISSUE_AT + Duration::from_secs(60);
+        if margin < floor {
+            return Err(self.origin.error_at(
+                "livechat.refresh_margin",
+                "expected at least \"61m\": LiveChat's widget re-issues any token with an hour or \
+                 less left, so a smaller margin hands out tokens it throws away (\"65m\" is the \
+                 default)",
+            ));
+        }
+        if margin >= LIVECHAT_TOKEN_LIFETIME {
+            return Err(self.origin.error_at(
+                "livechat.refresh_margin",
+                "expected less than \"8h\", LiveChat's token lifetime: at or above it no token is \
+                 ever served from the cache (\"65m\" is the default)",
+            ));
+        }
+        Ok(())
     }
 
     /// The admin token guards erasure and exports (which hold cookie secrets): it must be hard to

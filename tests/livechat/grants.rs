@@ -16,8 +16,10 @@ async fn revoked_agent_token_is_refreshed_once_and_rotation_is_persisted() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    // LiveChat answers a dead agent token with `401 identity_exception`, the same answer as for
+    // an unknown customer: a returning user's fresh token must not be called unknown.
     world.sandbox.revoke_agent_tokens();
-    world.token(Method::GET, "bob").await;
+    let alice = world.token(Method::POST, "alice").await;
     assert_eq!(
         world
             .sandbox
@@ -26,7 +28,23 @@ async fn revoked_agent_token_is_refreshed_once_and_rotation_is_persisted() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    world.sandbox.revoke_agent_tokens();
+    world.token(Method::GET, "bob").await;
+    assert_eq!(
+        world
+            .sandbox
+            .counters()
+            .agent_refreshes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     assert_eq!(world.sandbox.customers_created(), 2);
+    assert_eq!(
+        world
+            .sandbox
+            .owner_of(alice["accessToken"].as_str().unwrap()),
+        alice["entityId"].as_str().map(str::to_string)
+    );
 }
 
 #[tokio::test]
@@ -180,5 +198,93 @@ async fn cookie_grant_updates_the_profile_with_the_customer_token() {
     assert_eq!(
         world.sandbox.metadata()[0],
         serde_json::json!({ "name": "User erin", "email": "erin@example.com" })
+    );
+}
+
+/// Profile sync without `customers:rw`: tokens still work, /readyz warns, and a user whose
+/// update failed is not sent again on every token request.
+#[tokio::test]
+async fn profile_sync_without_customers_rw_warns_and_backs_off() {
+    let sandbox = tether_sandbox::livechat::SandboxConfig {
+        agent_scope: "customers:own".into(),
+        ..Default::default()
+    };
+    let world = crate::World::start_with_sandbox(sandbox, |_| {}).await;
+    world.token(Method::GET, "alice").await;
+    let refusals = || {
+        world
+            .sandbox
+            .counters()
+            .chat_api_refusals
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    crate::support::wait_until(
+        "alice's update is refused",
+        std::time::Duration::from_secs(5),
+        || async { refusals() >= 1 },
+    )
+    .await;
+    for _ in 0..5 {
+        world.token(Method::POST, "alice").await;
+    }
+    world.token(Method::GET, "bob").await;
+    crate::support::wait_until(
+        "bob's update is refused",
+        std::time::Duration::from_secs(5),
+        || async { refusals() >= 2 },
+    )
+    .await;
+    assert_eq!(refusals(), 2, "one failed call per user, then a back-off");
+    assert!(world.sandbox.metadata().is_empty());
+    let ready = reqwest::get(format!("{}/readyz", world.tether.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "tokens are still minted");
+    let report: serde_json::Value = ready.json().await.unwrap();
+    let warning = report["warnings"]["livechat_profiles"].as_str().unwrap();
+    assert!(warning.contains("customers:rw"), "{report}");
+}
+
+/// A license in another region: the Chat API says `misdirected_request` with the region, the
+/// update goes once more to the regional host, and later updates go there directly.
+#[tokio::test]
+async fn profile_updates_follow_the_licenses_region() {
+    let sandbox = tether_sandbox::livechat::SandboxConfig {
+        region: Some("fra".into()),
+        ..Default::default()
+    };
+    let world = crate::World::start_with_sandbox(sandbox, |_| {}).await;
+    world.token(Method::GET, "alice").await;
+    world.token(Method::GET, "bob").await;
+    crate::support::wait_until(
+        "both profiles reach LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { world.sandbox.metadata().len() >= 2 },
+    )
+    .await;
+    let misdirected = world
+        .sandbox
+        .counters()
+        .chat_api_refusals
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        misdirected <= 2,
+        "the region is remembered after LiveChat names it ({misdirected} misdirected calls)"
+    );
+    world.token(Method::GET, "carol").await;
+    crate::support::wait_until(
+        "carol's profile reaches LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { world.sandbox.metadata().len() >= 3 },
+    )
+    .await;
+    assert_eq!(
+        world
+            .sandbox
+            .counters()
+            .chat_api_refusals
+            .load(std::sync::atomic::Ordering::Relaxed),
+        misdirected,
+        "carol's update went straight to the regional host"
     );
 }

@@ -317,3 +317,50 @@ async fn an_accounts_server_that_never_answers_is_a_503_within_the_timeouts() {
         started.elapsed()
     );
 }
+
+/// An organization-only account (no license): tokens carry no `licenseId`, not 0.
+#[tokio::test]
+async fn organization_only_accounts_have_no_license_in_tokens() {
+    let world = World::start(|c| c.livechat.license_id = 0).await;
+    let token = world.token(Method::GET, "alice").await;
+    assert!(token.get("licenseId").is_none(), "{token}");
+    assert_eq!(
+        token["organizationId"],
+        tether_sandbox::livechat::SandboxConfig::default().organization_id
+    );
+}
+
+/// The widget's `getFreshToken()` after a refused token, then at once a reconnect's
+/// `getToken()`: the read waits for the new token instead of getting the refused one.
+#[tokio::test]
+async fn reads_during_a_fresh_reissue_wait_for_it() {
+    let world = World::start(|_| {}).await;
+    let refused = world.token(Method::GET, "alice").await;
+    let calls = world.sandbox.customer_token_calls();
+    world
+        .sandbox
+        .inject(std::time::Duration::from_millis(400), []);
+    let fresh = tokio::spawn({
+        let client = world.client.clone();
+        let url = world.token_url();
+        async move {
+            let response = client
+                .post(url)
+                .header("cookie", "session=alice")
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    });
+    crate::support::wait_until(
+        "the re-issue reached LiveChat",
+        std::time::Duration::from_secs(5),
+        || async { world.sandbox.customer_token_calls() > calls },
+    )
+    .await;
+    let read = world.token(Method::GET, "alice").await;
+    let fresh = fresh.await.unwrap();
+    assert_ne!(fresh["accessToken"], refused["accessToken"]);
+    assert_eq!(read["accessToken"], fresh["accessToken"]);
+}

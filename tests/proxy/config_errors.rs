@@ -219,3 +219,27 @@ fn self_signed_pair_is_created_when_missing() {
         "an existing pair is kept"
     );
 }
+
+/// LiveChat's widget re-issues tokens with an hour or less left, and they live 8 hours: a
+/// `refresh_margin` outside that defeats the cache, and `tether check` says where.
+#[test]
+fn refresh_margin_must_fit_the_widgets_rule_and_the_token_lifetime() {
+    let livechat = |margin: &str| {
+        format!(
+            "[upstream]\nurl = \"http://a:1\"\n[livechat]\nenabled = true\nlicense_id = 1\n\
+             client_id = \"c\"\nclient_secret = \"s\"\nrefresh_token = \"r\"\n\
+             refresh_margin = \"{margin}\"\n"
+        )
+    };
+    let short = error_of(&livechat("30m"));
+    assert!(
+        short.starts_with("bad.toml:9:18: livechat.refresh_margin: expected at least \"61m\""),
+        "{short}"
+    );
+    let long = error_of(&livechat("8h"));
+    assert!(
+        long.starts_with("bad.toml:9:18: livechat.refresh_margin: expected less than \"8h\""),
+        "{long}"
+    );
+    parse_str(&livechat("65m"), "ok.toml", &|_| None).expect("the default margin is valid");
+}

@@ -142,6 +142,7 @@ pub fn enable_livechat(config: &mut Config, sandbox: &tether_sandbox::livechat::
     livechat.refresh_token = tether::redact::Secret::new(defaults.refresh_token);
     livechat.accounts_url = sandbox.url();
     livechat.api_url = sandbox.url();
+    livechat.api_region_url = sandbox.region_url_template();
     livechat.request_timeout = Duration::from_secs(2);
     config.store.kind = tether::config::StoreKind::Memory;
 }

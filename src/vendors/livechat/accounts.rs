@@ -1,6 +1,13 @@
 //! LiveChat's accounts server: customer tokens (agent_token and cookie grants) and the agent OAuth
 //! token behind the agent_token grant. Error bodies are LiveChat's own shape
-//! (`oauth_exception` / `identity_exception`, whatever the status), parsed into `AccountsError`.
+//! (`oauth_exception` / `identity_exception`, whatever the status), read in `answers`.
+//!
+//! Every call goes through `call` (retries, with jittered backoff, what is temporary: network
+//! errors, 5xx, 429, `server_error`/`temporarily_unavailable`); calls made as the agent go
+//! through `as_agent`, where **any** 401 refreshes the agent token once and calls again. LiveChat
+//! answers a dead agent token (revoked, or the oldest of 25 revoked for it) with the same
+//! `identity_exception` as an unknown customer, so only a refusal that survives a fresh agent
+//! token says the customer is unknown (`docs/vendors/livechat.md`, "Errors").
 
 pub use super::accounts_error::AccountsError;
 use super::agent::{AgentTokens, Refreshed};
@@ -11,6 +18,8 @@ use crate::clock::now_ms;
 use crate::config::{Grant, LiveChatConfig};
 use crate::redact::Secret;
 use crate::store::{CustomerRecord, Store};
+use bytes::Bytes;
+use reqwest::{RequestBuilder, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +48,36 @@ impl std::fmt::Debug for CustomerToken {
             .field("expires_in", &self.expires_in)
             .field("issued_at_ms", &self.issued_at_ms)
             .finish_non_exhaustive()
+    }
+}
+
+/// The scopes the agent token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scopes(pub String);
+
+impl Scopes {
+    pub fn has(&self, scope: &str) -> bool {
+        self.0.split(',').any(|s| s.trim() == scope)
+    }
+}
+
+/// One answer, read whole (they are small).
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) bytes: Bytes,
+    pub(crate) exception: ExceptionBody,
+    /// The `__lc_cst` the answer set (cookie grant).
+    cookie_secret: Option<String>,
+}
+
+impl Answer {
+    /// The body as `T` on success; a refusal otherwise (temporary failures were retried).
+    pub(crate) fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T, AccountsError> {
+        match classify(self.status, &self.bytes, &self.exception) {
+            Attempt::Done(body) => Ok(body),
+            Attempt::Fail(err) => Err(err),
+            Attempt::Retry(why) => Err(AccountsError::Unavailable(why)),
+        }
     }
 }
 
@@ -117,56 +156,16 @@ impl AccountsClient {
         if let Some(record) = existing {
             body["entity_id"] = record.entity_id.clone().into();
         }
-        let mut agent = self.agent_token(None).await?;
-        let mut refreshed = false;
-        let mut last = String::new();
-        let mut n = 0;
-        while n < self.config.max_attempts {
-            if n > 0 {
-                backoff(n).await;
-            }
-            n += 1;
-            let response = self
-                .http
-                .post(self.url("/v2/customer/token"))
-                .bearer_auth(agent.expose())
-                .json(&body)
-                .send()
-                .await;
-            let response = match response {
-                Ok(response) => response,
-                Err(err) => {
-                    last = network_error(&err);
-                    continue;
-                }
-            };
-            let status = response.status();
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(err) => {
-                    last = network_error(&err);
-                    continue;
-                }
-            };
-            let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
-            if status == 401 && exception.identity_exception.is_none() && !refreshed {
-                // The agent token was revoked or expired early: refresh it once and try again
-                // (not counted as an attempt).
-                refreshed = true;
-                agent = self.agent_token(Some(&agent)).await?;
-                n -= 1;
-                continue;
-            }
-            if exception.identity_exception.is_some() && existing.is_some() {
-                return Err(AccountsError::UnknownCustomer(exception.describe()));
-            }
-            match classify(status, &bytes, &exception) {
-                Attempt::Done(body) => return Ok(token_from(body, None)),
-                Attempt::Fail(err) => return Err(err),
-                Attempt::Retry(why) => last = why,
-            }
+        let url = self.url("/v2/customer/token");
+        let answer = self
+            .as_agent(|agent| self.http.post(&url).bearer_auth(agent.expose()).json(&body))
+            .await?;
+        // After a fresh agent token, an identity refusal is about the customer on record.
+        if answer.exception.identity_exception.is_some() && existing.is_some() {
+            return Err(AccountsError::UnknownCustomer(answer.exception.describe()));
         }
-        Err(AccountsError::Unavailable(last))
+        let body: CustomerTokenBody = answer.into_result()?;
+        Ok(token_from(body, None))
     }
 
     async fn cookie_grant(
@@ -189,39 +188,26 @@ impl AccountsClient {
                 record.entity_id, secret
             ))
         });
-        let (body, cookies) = (&body, &cookies);
-        self.with_retries(|| async move {
-            let mut request = self.http.post(self.url("/v2/customer/token")).json(body);
-            if let Some(cookies) = &cookies {
-                request = request.header(reqwest::header::COOKIE, cookies);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(err) => return Attempt::Retry(network_error(&err)),
-            };
-            let status = response.status();
-            let secret = cookie_secret(
-                response
-                    .headers()
-                    .get_all(reqwest::header::SET_COOKIE)
-                    .iter()
-                    .map(|value| value.as_bytes()),
-            );
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(err) => return Attempt::Retry(network_error(&err)),
-            };
-            let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
-            if exception.identity_exception.is_some() && existing.is_some() {
-                return Attempt::Fail(AccountsError::UnknownCustomer(exception.describe()));
-            }
-            let kept_secret = existing.and_then(|record| record.cookie_secret.clone());
-            classify(status, &bytes, &exception).map(|body: CustomerTokenBody| {
-                // Store the newest secret after every call; keep the old one if none was sent.
-                token_from(body, secret.or(kept_secret))
+        let url = self.url("/v2/customer/token");
+        let answer = self
+            .call(|| {
+                let request = self.http.post(&url).json(&body);
+                match &cookies {
+                    Some(cookies) => request.header(reqwest::header::COOKIE, cookies),
+                    None => request,
+                }
             })
-        })
-        .await
+            .await?;
+        if answer.exception.identity_exception.is_some() && existing.is_some() {
+            return Err(AccountsError::UnknownCustomer(answer.exception.describe()));
+        }
+        // Store the newest secret after every call; keep the old one if none was sent.
+        let secret = answer
+            .cookie_secret
+            .clone()
+            .or_else(|| existing.and_then(|record| record.cookie_secret.clone()));
+        let body: CustomerTokenBody = answer.into_result()?;
+        Ok(token_from(body, secret))
     }
 
     /// The current agent access token, refreshing it when it is close to expiry or when `stale`
@@ -248,28 +234,11 @@ impl AccountsClient {
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", client_secret.expose()),
         ];
-        let form = &form;
+        let url = self.url("/v2/token");
         let body: AgentTokenBody = self
-            .with_retries(|| async move {
-                let response = match self
-                    .http
-                    .post(self.url("/v2/token"))
-                    .form(form)
-                    .send()
-                    .await
-                {
-                    Ok(response) => response,
-                    Err(err) => return Attempt::Retry(network_error(&err)),
-                };
-                let status = response.status();
-                let bytes = match response.bytes().await {
-                    Ok(bytes) => bytes,
-                    Err(err) => return Attempt::Retry(network_error(&err)),
-                };
-                let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
-                classify(status, &bytes, &exception)
-            })
-            .await?;
+            .call(|| self.http.post(&url).form(&form))
+            .await?
+            .into_result()?;
         Ok(Refreshed {
             access_token: body.access_token,
             refresh_token: body.refresh_token,
@@ -277,64 +246,90 @@ impl AccountsClient {
         })
     }
 
+    /// The agent token's scopes (`GET /v2/info`); the cookie grant has none to check.
+    pub async fn agent_scopes(&self) -> Result<Option<Scopes>, AccountsError> {
+        if let Grant::Cookie { .. } = self.config.grant() {
+            return Ok(None);
+        }
+        let url = self.url("/v2/info");
+        let info: InfoBody = self
+            .as_agent(|agent| self.http.get(&url).bearer_auth(agent.expose()))
+            .await?
+            .into_result()?;
+        Ok(Some(Scopes(info.scope.unwrap_or_default())))
+    }
+
     /// Readiness: the agent token works and carries `customers:own` (agent_token grant only).
     pub async fn check_agent(&self) -> Result<(), AccountsError> {
-        if let Grant::Cookie { .. } = self.config.grant() {
-            return Ok(());
-        }
-        let token = self.agent_token(None).await?;
-        let token = &token;
-        let info: InfoBody = self
-            .with_retries(|| async move {
-                let response = match self
-                    .http
-                    .get(self.url("/v2/info"))
-                    .bearer_auth(token.expose())
-                    .send()
-                    .await
-                {
-                    Ok(response) => response,
-                    Err(err) => return Attempt::Retry(network_error(&err)),
-                };
-                let status = response.status();
-                let bytes = match response.bytes().await {
-                    Ok(bytes) => bytes,
-                    Err(err) => return Attempt::Retry(network_error(&err)),
-                };
-                let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
-                classify(status, &bytes, &exception)
-            })
-            .await?;
-        let scope = info.scope.unwrap_or_default();
-        if scope.split(',').any(|s| s.trim() == "customers:own") {
-            Ok(())
-        } else {
-            Err(AccountsError::Rejected(format!(
-                "the agent token lacks the customers:own scope (has: {scope})"
-            )))
+        match self.agent_scopes().await? {
+            Some(scopes) if !scopes.has("customers:own") => Err(AccountsError::Rejected(format!(
+                "the agent token lacks the customers:own scope (has: {})",
+                scopes.0
+            ))),
+            _ => Ok(()),
         }
     }
 
-    /// Runs `attempt` up to `max_attempts` times, with jittered exponential backoff between
-    /// retryable failures.
-    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, AccountsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Attempt<T>>,
-    {
+    /// Calls as the agent (see the module's documentation): a 401 refreshes the token once.
+    pub(crate) async fn as_agent(
+        &self,
+        send: impl Fn(&Secret) -> RequestBuilder,
+    ) -> Result<Answer, AccountsError> {
+        let agent = self.agent_token(None).await?;
+        let answer = self.call(|| send(&agent)).await?;
+        if answer.status != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let fresh = self.agent_token(Some(&agent)).await?;
+        self.call(|| send(&fresh)).await
+    }
+
+    /// Sends `request()` until an answer that is not temporary, up to `max_attempts` times with
+    /// jittered exponential backoff.
+    pub(crate) async fn call(
+        &self,
+        request: impl Fn() -> RequestBuilder,
+    ) -> Result<Answer, AccountsError> {
         let mut last = String::new();
         for n in 0..self.config.max_attempts {
             if n > 0 {
                 backoff(n).await;
             }
-            match attempt().await {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Fail(err) => return Err(err),
-                Attempt::Retry(why) => last = why,
+            match send(request()).await {
+                Ok(answer) => match classify::<serde::de::IgnoredAny>(
+                    answer.status,
+                    &answer.bytes,
+                    &answer.exception,
+                ) {
+                    Attempt::Retry(why) => last = why,
+                    _ => return Ok(answer),
+                },
+                Err(why) => last = why,
             }
         }
         Err(AccountsError::Unavailable(last))
     }
+}
+
+/// One request, read whole; Err is a network failure (worth a retry).
+async fn send(request: RequestBuilder) -> Result<Answer, String> {
+    let response = request.send().await.map_err(|err| network_error(&err))?;
+    let status = response.status();
+    let cookie_secret = cookie_secret(
+        response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|value| value.as_bytes()),
+    );
+    let bytes = response.bytes().await.map_err(|err| network_error(&err))?;
+    let exception: ExceptionBody = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok(Answer {
+        status,
+        bytes,
+        exception,
+        cookie_secret,
+    })
 }
 
 /// The refresh token the operator configured (the agent_token grant only).
@@ -349,9 +344,9 @@ fn longest_call(config: &LiveChatConfig) -> Duration {
     let backoffs: u64 = (1..config.max_attempts)
         .map(|n| 200u64 << (n - 1).min(6))
         .sum();
-    // And a margin for the store write that follows the call.
-    config.request_timeout * config.max_attempts
-        + Duration::from_millis(backoffs)
+    // A refresh and a second try after a 401, and a margin for the store write that follows.
+    config.request_timeout * config.max_attempts * 2
+        + Duration::from_millis(backoffs * 2)
         + Duration::from_secs(2)
 }
 
@@ -364,14 +359,7 @@ async fn backoff(n: u32) {
 
 fn network_error(err: &reqwest::Error) -> String {
     // reqwest's message names the URL, never credentials; the body is not included.
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
+    crate::io::ErrorChain(err).to_string()
 }
 
 fn token_from(body: CustomerTokenBody, cookie_secret: Option<String>) -> CustomerToken {

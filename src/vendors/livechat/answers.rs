@@ -62,16 +62,6 @@ pub(crate) enum Attempt<T> {
     Fail(AccountsError),
 }
 
-impl<T> Attempt<T> {
-    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
-        match self {
-            Self::Done(value) => Attempt::Done(f(value)),
-            Self::Retry(why) => Attempt::Retry(why),
-            Self::Fail(err) => Attempt::Fail(err),
-        }
-    }
-}
-
 /// Success, retry or failure for one accounts answer.
 pub(crate) fn classify<T: serde::de::DeserializeOwned>(
     status: reqwest::StatusCode,

@@ -102,7 +102,10 @@ impl LiveChat {
         });
         Self {
             tokens: Arc::new(tokens),
-            profiles: config.livechat.sync_customer_profile.then(Arc::default),
+            profiles: config
+                .livechat
+                .sync_customer_profile
+                .then(|| Arc::new(ProfileSync::new(config.livechat.token_cache_capacity))),
             license_id: config.livechat.license_id,
             organization_id: config.livechat.organization_id.clone(),
             provider_script: bytes::Bytes::from(provider),
@@ -149,15 +152,18 @@ impl LiveChat {
 
     /// The token object the widget expects (`docs/vendors/livechat.md`, "The token object").
     fn render(&self, token: &CustomerToken) -> bytes::Bytes {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "accessToken": token.access_token.expose(),
             "entityId": token.entity_id,
             "expiresIn": token.expires_in.saturating_mul(1000),
             "tokenType": token.token_type,
             "creationDate": token.issued_at_ms,
-            "licenseId": self.license_id,
             "organizationId": token.organization_id.as_deref().unwrap_or(&self.organization_id),
         });
+        // Organization-only accounts have no license: no `licenseId` at all, never 0.
+        if self.license_id != 0 {
+            body["licenseId"] = self.license_id.into();
+        }
         bytes::Bytes::from(body.to_string())
     }
 }
@@ -197,9 +203,13 @@ impl Vendor for LiveChat {
     }
 
     fn checks(&self) -> Vec<Arc<dyn ReadinessCheck>> {
-        vec![Arc::new(ready::AgentReady::new(
-            self.tokens.accounts().clone(),
-        ))]
+        let scopes = ready::AgentScopes::new(self.tokens.accounts().clone());
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> =
+            vec![Arc::new(ready::AgentReady(scopes.clone()))];
+        if self.profiles.is_some() {
+            checks.push(Arc::new(ready::ProfilesReady(scopes)));
+        }
+        checks
     }
 
     fn forget_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()> {

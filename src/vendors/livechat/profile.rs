@@ -1,15 +1,21 @@
 //! Keeps the LiveChat customer's name and email in step with what the app says about the user, so
 //! agents see verified identity data. Runs off the request path and only when a value changed.
 //!
-//! agent_token grant: Agent Chat API `update_customer` with the agent token; cookie grant: Customer
-//! Chat API `update_customer` with the customer's own token (`docs/vendors/livechat.md`, "What
-//! agents see").
+//! agent_token grant: Agent Chat API `update_customer` with the agent token (it needs the scope
+//! `customers:rw`, which minting tokens does not); cookie grant: Customer Chat API
+//! `update_customer` with the customer's own token (`docs/vendors/livechat.md`, "What agents
+//! see"). A license in another region answers `misdirected_request` naming it: the call is made
+//! once more on the regional host, which is remembered. A user whose update failed is not tried
+//! again before a back-off (one minute, doubling to an hour): every failed call is billed and
+//! logged, and a missing scope fails the same way every time.
 
 use super::accounts::{AccountsClient, CustomerToken};
 use crate::config::Grant;
 use crate::identity::Identity;
-use dashmap::DashMap;
-use std::sync::Arc;
+use moka::sync::Cache;
+use reqwest::StatusCode;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, PartialEq, Eq)]
 struct Profile {
@@ -17,13 +23,44 @@ struct Profile {
     email: Option<String>,
 }
 
-/// The profile last sent per user (in memory: after a restart each user is synced once more).
-#[derive(Default)]
+/// After a failure, when to try the user again.
+#[derive(Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    until: Instant,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(60);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The profile last sent per user, and the users backing off (bounded: after an eviction a user
+/// is synced once more).
 pub struct ProfileSync {
-    sent: DashMap<String, Profile>,
+    sent: Cache<String, Profile>,
+    backing_off: Cache<String, Backoff>,
+    /// The regional Chat API host, once LiveChat named one.
+    region_url: RwLock<Option<String>>,
+}
+
+/// Why an update failed.
+pub enum UpdateError {
+    /// LiveChat says the license lives in another region.
+    Misdirected(String),
+    Failed(String),
 }
 
 impl ProfileSync {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            sent: Cache::new(capacity),
+            backing_off: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(LONGEST_BACKOFF)
+                .build(),
+            region_url: RwLock::new(None),
+        }
+    }
+
     /// Sends the user's name and email to LiveChat in the background if they changed.
     pub fn update(
         self: &Arc<Self>,
@@ -39,29 +76,82 @@ impl ProfileSync {
             return;
         }
         let user = identity.user_id.clone();
-        // Recorded before sending so concurrent requests do not send it twice; undone on failure.
-        if self.sent.insert(user.clone(), profile.clone()).as_ref() == Some(&profile) {
+        if self.sent.get(&user).as_ref() == Some(&profile) {
             return;
         }
+        let backing_off = self.backing_off.get(&user);
+        if backing_off.is_some_and(|b| b.until > Instant::now()) {
+            return;
+        }
+        // Recorded before sending so concurrent requests do not send it twice; undone on failure.
+        self.sent.insert(user.clone(), profile.clone());
         let this = self.clone();
         let accounts = accounts.clone();
         let token = token.clone();
         tokio::spawn(async move {
-            if let Err(err) = send(&accounts, &token, &profile).await {
-                tracing::warn!(error = %err, "customer profile update failed; will retry on the next token request");
-                this.sent.remove_if(&user, |_, sent| *sent == profile);
+            match this.send(&accounts, &token, &profile).await {
+                Ok(()) => this.backing_off.invalidate(&user),
+                Err(why) => {
+                    let failures = backing_off.map_or(0, |b| b.failures) + 1;
+                    let wait = FIRST_BACKOFF
+                        .saturating_mul(1 << (failures - 1).min(6))
+                        .min(LONGEST_BACKOFF);
+                    tracing::warn!(error = %why, retry_in = ?wait, "customer profile update failed");
+                    this.sent.invalidate(&user);
+                    this.backing_off.insert(
+                        user,
+                        Backoff {
+                            failures,
+                            until: Instant::now() + wait,
+                        },
+                    );
+                }
             }
         });
+    }
+
+    /// One update, once more on the regional host when LiveChat names one.
+    async fn send(
+        &self,
+        accounts: &AccountsClient,
+        token: &CustomerToken,
+        profile: &Profile,
+    ) -> Result<(), String> {
+        let base = self
+            .region_url
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let base = base.unwrap_or_else(|| accounts.config().api_url.clone());
+        match send(accounts, &base, token, profile).await {
+            Err(UpdateError::Misdirected(region)) => {
+                let regional = accounts.config().region_url(&region);
+                tracing::info!(%region, host = %regional, "LiveChat: this license's Chat API is regional; using its host from now on");
+                *self.region_url.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(regional.clone());
+                send(accounts, &regional, token, profile)
+                    .await
+                    .map_err(|err| match err {
+                        UpdateError::Misdirected(again) => {
+                            format!("misdirected again, to region {again}")
+                        }
+                        UpdateError::Failed(why) => why,
+                    })
+            }
+            Err(UpdateError::Failed(why)) => Err(why),
+            Ok(()) => Ok(()),
+        }
     }
 }
 
 async fn send(
     accounts: &AccountsClient,
+    base: &str,
     token: &CustomerToken,
     profile: &Profile,
-) -> Result<(), String> {
+) -> Result<(), UpdateError> {
     let config = accounts.config();
-    let base = config.api_url.trim_end_matches('/');
+    let base = base.trim_end_matches('/');
     let mut body = serde_json::Map::new();
     if let Some(name) = &profile.name {
         body.insert("name".into(), name.clone().into());
@@ -69,40 +159,51 @@ async fn send(
     if let Some(email) = &profile.email {
         body.insert("email".into(), email.clone().into());
     }
-    let request = match config.grant() {
+    let answer = match config.grant() {
         Grant::AgentToken { .. } => {
             body.insert("id".into(), token.entity_id.clone().into());
-            let agent = accounts
-                .agent_token(None)
-                .await
-                .map_err(|err| err.to_string())?;
+            let url = format!("{base}/v3.6/agent/action/update_customer");
             accounts
-                .http()
-                .post(format!("{base}/v3.6/agent/action/update_customer"))
-                .bearer_auth(agent.expose())
+                .as_agent(|agent| {
+                    accounts
+                        .http()
+                        .post(&url)
+                        .bearer_auth(agent.expose())
+                        .json(&body)
+                })
+                .await
         }
         Grant::Cookie {
             organization_id, ..
-        } => accounts
-            .http()
-            .post(format!("{base}/v3.6/customer/action/update_customer"))
-            .query(&[("organization_id", organization_id)])
-            .bearer_auth(token.access_token.expose()),
+        } => {
+            let url = format!("{base}/v3.6/customer/action/update_customer");
+            accounts
+                .call(|| {
+                    accounts
+                        .http()
+                        .post(&url)
+                        .query(&[("organization_id", organization_id)])
+                        .bearer_auth(token.access_token.expose())
+                        .json(&body)
+                })
+                .await
+        }
     };
-    let response = request
-        .json(&body)
-        .send()
-        .await
-        .map_err(|err| err.to_string())?;
-    if response.status().is_success() {
+    let answer = answer.map_err(|err| UpdateError::Failed(err.to_string()))?;
+    if answer.status.is_success() {
         return Ok(());
     }
-    let status = response.status();
-    // The Chat API's error shape: {"error": {"type": ..., "message": ...}}.
-    let error: serde_json::Value = response.json().await.unwrap_or_default();
-    Err(format!(
-        "HTTP {status}: {} {}",
-        error["error"]["type"].as_str().unwrap_or("unknown"),
+    // The Chat API's error shape: {"error": {"type": ..., "message": ..., "data": ...}}.
+    let error: serde_json::Value = serde_json::from_slice(&answer.bytes).unwrap_or_default();
+    let kind = error["error"]["type"].as_str().unwrap_or("unknown");
+    if kind == "misdirected_request" || answer.status == StatusCode::MISDIRECTED_REQUEST {
+        if let Some(region) = error["error"]["data"]["region"].as_str() {
+            return Err(UpdateError::Misdirected(region.to_string()));
+        }
+    }
+    Err(UpdateError::Failed(format!(
+        "HTTP {}: {kind} {}",
+        answer.status,
         error["error"]["message"].as_str().unwrap_or("")
-    ))
+    )))
 }

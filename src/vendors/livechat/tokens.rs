@@ -148,6 +148,12 @@ impl TokenService {
                 }
             }
         }
+        // A fresh re-issue replaces a token the widget was just refused: the entry goes now, so
+        // reads arriving meanwhile miss the fast path and wait for the new token below instead
+        // of being handed the refused one.
+        if fresh {
+            self.cache.invalidate(user).await;
+        }
         // Slow path, one caller per user at a time: whoever comes second finds the first's token.
         let epoch = self.erasure_epoch.load(Relaxed);
         let outcome = self
