@@ -65,6 +65,16 @@ async fn no_secret_is_logged_even_at_trace() {
         logs.contains("redis write"),
         "the unreachable Redis was logged:\n{logs}"
     );
+    let refusals: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("a redirect_uri that is not registered was refused"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "logged once:\n{}", refusals.join("\n"));
+    assert!(
+        refusals[0].contains("https://lp.example/window?v=1"),
+        "{}",
+        refusals[0]
+    );
     let leaks: Vec<&str> = logs
         .lines()
         .filter(|line| {
@@ -162,6 +172,25 @@ async fn liveperson_flows(certs: &TestCerts, app: &backend::Backend) -> Vec<Stri
         .json()
         .await
         .unwrap();
+    // Two refused redirect_uris: the operator learns the first (LivePerson's window URL is not
+    // published), and the log is not flooded.
+    for window in [
+        "https://lp.example/window?v=1",
+        "https://lp.example/window?v=2",
+    ] {
+        let refused = client
+            .get(url("/oauth/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", "lp-client"),
+                ("redirect_uri", window),
+            ])
+            .header("cookie", "session=bob")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+    }
     let signature = |token: &str| token.rsplit('.').next().unwrap().to_string();
     secrets.push(signature(jwt["jwt"].as_str().unwrap()));
     let grant: serde_json::Value = client

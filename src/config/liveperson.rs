@@ -68,6 +68,10 @@ pub struct LivePersonConfig {
     pub token_ttl: Duration,
     /// Where codes and popup answers may be sent (exact match); never empty.
     pub redirect_uris: RedirectUris,
+    /// Opt-in, for LivePerson connectors created before May 2018: prefixes of LivePerson's
+    /// window URL, which such connectors send with per-visitor parameters (their codes are then
+    /// redeemed with `https://liveperson.net`).
+    pub redirect_uri_prefixes: Vec<String>,
     /// LivePerson's RSA public key (SPKI PEM): set it to encrypt id_tokens (JWE).
     pub encryption_key: Option<PathBuf>,
     pub encryption_kid: String,
@@ -101,6 +105,7 @@ impl Default for LivePersonConfig {
             retired_keys: Vec::new(),
             token_ttl: Duration::from_secs(3600),
             redirect_uris: RedirectUris(vec![LIVEPERSON_REDIRECT.into()]),
+            redirect_uri_prefixes: Vec::new(),
             encryption_key: None,
             encryption_kid: String::new(),
             encryption_enc: JweEnc::A256Gcm,
@@ -240,16 +245,28 @@ impl Config {
                 format!("expected absolute https URLs without a fragment, found {bad:?}"),
             );
         }
+        if let Some(bad) = lp.redirect_uri_prefixes.iter().find(|prefix| {
+            let path = prefix
+                .parse::<http::Uri>()
+                .map(|u| u.path().to_string())
+                .unwrap_or_default();
+            !prefix.starts_with("https://")
+                || !is_web_url(prefix)
+                || path.len() < 2
+                || prefix.contains('#')
+        }) {
+            return at(
+                "liveperson.redirect_uri_prefixes",
+                format!(
+                    "expected https URL prefixes with a path (LivePerson's window, such as \
+                     \"https://<LivePerson host>/<path of its window>\"), found {bad:?}"
+                ),
+            );
+        }
         if lp.sub == SubjectKind::Hmac && lp.sub_secret.expose().len() < 32 {
             return at(
                 "liveperson.sub_secret",
                 "sub = \"hmac\" needs a secret of at least 32 characters".into(),
-            );
-        }
-        if lp.encryption_key.is_some() && lp.encryption_kid.is_empty() {
-            return at(
-                "liveperson.encryption_kid",
-                "expected the key id LivePerson gave with its encryption key".into(),
             );
         }
         let is_js_name = |name: &str| {

@@ -14,7 +14,8 @@ mod validate;
 pub use advice::production_warnings;
 pub use inject::{InjectConfig, InjectPosition};
 pub use liveperson::{
-    is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, MAX_CODE_TTL,
+    is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, LIVEPERSON_REDIRECT,
+    MAX_CODE_TTL,
 };
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 

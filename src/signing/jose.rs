@@ -48,20 +48,23 @@ pub fn compact_rs256(key: &SigningKey, header: &[u8], payload: &[u8]) -> Result<
 /// Wraps signed tokens for LivePerson's key, so the consumer's browser cannot read the claims.
 pub struct Encrypter {
     key: OaepPublicEncryptingKey,
-    kid: String,
+    /// The `kid` the vendor gave; only needed when it reads keys from a JWKS.
+    kid: Option<String>,
     enc: JweEnc,
 }
 
 impl Encrypter {
-    pub fn new(key: OaepPublicEncryptingKey, kid: String, enc: JweEnc) -> Self {
+    pub fn new(key: OaepPublicEncryptingKey, kid: Option<String>, enc: JweEnc) -> Self {
         Self { key, kid, enc }
     }
 
     /// A compact JWE whose plaintext is the signed `jws` (`cty: "JWT"`, nested JWT).
     pub fn encrypt(&self, jws: &str) -> Result<String, JoseError> {
         // The exact spelling "RSA-OAEP-256" matters: "RSA_OAEP_256" broke decryption for users.
-        let header =
-            json!({"alg": "RSA-OAEP-256", "enc": self.enc.name(), "cty": "JWT", "kid": self.kid});
+        let mut header = json!({"alg": "RSA-OAEP-256", "enc": self.enc.name(), "cty": "JWT"});
+        if let Some(kid) = &self.kid {
+            header["kid"] = kid.as_str().into();
+        }
         let protected = b64(header.to_string().as_bytes());
         let mut cek = [0u8; 32];
         SystemRandom::new()

@@ -109,15 +109,20 @@ pub fn generate_pem() -> Result<String, String> {
         .map_err(|err| format!("RSA key generation failed: {err}"))
 }
 
-/// LivePerson's RSA public key for JWE (SPKI PEM).
+/// A vendor's RSA public key for JWE, as vendors hand it out: a PEM public key ("BEGIN PUBLIC
+/// KEY"), an X.509 certificate ("BEGIN CERTIFICATE", as LivePerson's staff IdP loads
+/// `lpsso2026.pem`), or the one-line base64 SPKI LivePerson's console shows.
 pub fn load_encryption_key(path: &Path) -> Result<aws_lc_rs::rsa::OaepPublicEncryptingKey, String> {
-    let spki = SubjectPublicKeyInfoDer::from_pem_file(path).map_err(|err| {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let spki = encryption_key_spki(&text).ok_or_else(|| {
         format!(
-            "expected an RSA public key in PEM (\"BEGIN PUBLIC KEY\") in {}: {err}",
+            "expected an RSA public key in {}: PEM (\"BEGIN PUBLIC KEY\"), an X.509 certificate \
+             (\"BEGIN CERTIFICATE\") or one line of base64",
             path.display()
         )
     })?;
-    let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki.as_ref())
+    let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&spki)
         .map_err(|err| format!("{} is not an RSA public key: {err}", path.display()))?;
     if key.key_size_bits() < MIN_RSA_BITS {
         return Err(format!(
@@ -127,6 +132,19 @@ pub fn load_encryption_key(path: &Path) -> Result<aws_lc_rs::rsa::OaepPublicEncr
     }
     aws_lc_rs::rsa::OaepPublicEncryptingKey::new(key)
         .map_err(|_| format!("{} cannot be used for RSA-OAEP", path.display()))
+}
+
+/// The SubjectPublicKeyInfo DER of a key in any of the forms `load_encryption_key` takes.
+fn encryption_key_spki(text: &str) -> Option<Vec<u8>> {
+    if let Ok(spki) = SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes()) {
+        return Some(spki.as_ref().to_vec());
+    }
+    if let Ok(cert) = rustls_pki_types::CertificateDer::from_pem_slice(text.as_bytes()) {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+        return Some(parsed.tbs_certificate.subject_pki.raw.to_vec());
+    }
+    let line: String = text.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(line).ok()
 }
 
 #[cfg(test)]

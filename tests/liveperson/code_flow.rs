@@ -175,10 +175,12 @@ async fn wrong_verifiers_redirects_clients_and_codes_are_refused() {
         .await,
         invalid_grant
     );
-    // redirect_uri other than the code's.
+    // redirect_uri other than the one the code was issued for.
+    let mut bound = challenge.clone();
+    bound["redirect_uri"] = "https://liveperson.net".into();
     assert_eq!(
         send(exchange(
-            code_for(world, &challenge).await,
+            code_for(world, &bound).await,
             Some(VERIFIER),
             RP_REDIRECT
         ))
@@ -431,4 +433,53 @@ async fn failed_client_authentications_are_limited_per_address_and_per_client() 
         metrics.contains("tether_liveperson_client_auth_throttled_total 2\n"),
         "{metrics}"
     );
+}
+
+/// As LivePerson's reference IdP does: a code issued without a `redirect_uri` binds none, and
+/// a request carrying the client credentials both ways is accepted when they agree (and
+/// refused when they differ).
+#[tokio::test]
+async fn unbound_codes_and_agreeing_double_credentials_are_accepted() {
+    let world = World::start(|_, _| {}).await;
+    let form = |code: &str, redirect: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.to_string()),
+            ("redirect_uri", redirect.to_string()),
+        ]
+    };
+    let unbound = code_for(&world, &json!({})).await;
+    let response = world
+        .exchange(&as_pairs(&form(&unbound, RP_REDIRECT)))
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a code issued without redirect_uri binds none"
+    );
+
+    let both = |secret: &'static str| {
+        let world = &world;
+        async move {
+            let code = code_for(world, &json!({})).await;
+            let mut body = form(&code, "https://liveperson.net");
+            body.push(("client_id", CLIENT_ID.to_string()));
+            body.push(("client_secret", secret.to_string()));
+            world
+                .client
+                .post(world.url("/oauth/token"))
+                .basic_auth(urlencode(CLIENT_ID), Some(urlencode(CLIENT_SECRET)))
+                .form(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(both(CLIENT_SECRET).await.status(), 200);
+    let differing = both("another-secret-that-differs").await;
+    assert_eq!(error_of(differing).await, (401, "invalid_client".into()));
+}
+
+fn as_pairs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

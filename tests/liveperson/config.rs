@@ -77,9 +77,9 @@ fn liveperson_errors_name_the_line_and_what_was_expected() {
             "unknown variant `A128GCM`",
         ),
         (
-            "encryption_key = \"lp.pub.pem\"\n",
-            "lp.toml:",
-            "expected the key id LivePerson gave",
+            "redirect_uri_prefixes = [\"https://lp.example\"]\n",
+            "lp.toml:9:25:",
+            "expected https URL prefixes with a path",
         ),
         (
             "auth_method = \"get token\"\n",

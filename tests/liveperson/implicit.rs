@@ -291,3 +291,49 @@ async fn discovery_describes_the_endpoints_under_the_issuer() {
     );
     assert_eq!(claims["iss"], "https://www.example.com/.tether");
 }
+
+/// LivePerson hands its encryption key out as an X.509 certificate (its staff IdP loads
+/// `lpsso2026.pem` with kid `lpsso2026`) or as the console's one-line base64 SPKI: both work,
+/// besides a PEM public key, and without a kid the JWE header names none.
+#[tokio::test]
+async fn the_encryption_key_may_be_a_certificate_or_one_line_of_base64() {
+    use base64::Engine;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let pem = tether::testing::signing::generate_pem().unwrap();
+    let private = rsa::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem).unwrap();
+    let private: rsa::RsaPrivateKey = private;
+    let pair = rcgen::KeyPair::from_pem(&pem).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "lpsso2026");
+    let certificate = params.self_signed(&pair).unwrap().pem();
+    let spki = private.to_public_key().to_public_key_der().unwrap();
+    let one_line = base64::engine::general_purpose::STANDARD.encode(spki.as_bytes());
+    let pem_public = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    for (form, text, kid) in [
+        ("certificate", certificate, "lpsso2026"),
+        ("one line", one_line, ""),
+        ("PEM", pem_public, ""),
+    ] {
+        let world = World::start(|config, dir| {
+            let path = dir.join("lp-encryption-key");
+            std::fs::write(&path, &text).unwrap();
+            config.liveperson.encryption_key = Some(path);
+            config.liveperson.encryption_kid = kid.into();
+        })
+        .await;
+        let jwe = world.page_jwt("alice").await;
+        let (header, inner) = decrypt(&jwe, &private);
+        if kid.is_empty() {
+            assert!(header.get("kid").is_none(), "{form}: {header}");
+        } else {
+            assert_eq!(header["kid"], kid, "{form}");
+        }
+        let claims = verify(&inner, &world.jwks().await, &world.issuer(), CLIENT_ID);
+        assert_eq!(claims["sub"], "alice", "{form}");
+    }
+}

@@ -66,7 +66,12 @@ async fn an_anonymous_browser_logs_in_and_comes_back_with_a_code() {
 #[tokio::test]
 async fn id_token_and_token_answers_travel_in_the_fragment() {
     let world = World::start(|_, _| {}).await;
-    for (response_type, field) in [("id_token", "id_token"), ("token", "access_token")] {
+    // Legacy connectors' window reads the JWT as `token`; standard clients as `access_token`.
+    for (response_type, field) in [
+        ("id_token", "id_token"),
+        ("token", "token"),
+        ("token", "access_token"),
+    ] {
         let url = authorize_url(
             &world,
             &[
@@ -153,4 +158,66 @@ async fn bad_clients_and_redirects_are_shown_errors_never_redirected() {
         pairs(location(&response).query())["error"],
         "login_required"
     );
+}
+
+/// Connectors created before May 2018 send LivePerson's window URL with per-visitor
+/// parameters, and `https://liveperson.net` when they redeem the code: allowed only through a
+/// registered prefix (opt-in); anything else is refused and shown, never redirected to.
+#[tokio::test]
+async fn legacy_windows_are_allowed_by_a_registered_prefix_only() {
+    let window = "https://lpcdn.example/le_unauth/window";
+    let world = World::start(|config, _| {
+        config.liveperson.redirect_uri_prefixes = vec![window.into()];
+    })
+    .await;
+    let per_visitor = format!("{window}?visitorId=v123&sessionId=s9");
+    let response = world
+        .client
+        .get(authorize_url(
+            &world,
+            &[
+                ("response_type", "code"),
+                ("client_id", CLIENT_ID),
+                ("redirect_uri", &per_visitor),
+                ("state", "st"),
+            ],
+        ))
+        .header("cookie", "session=erin")
+        .send()
+        .await
+        .unwrap();
+    let target = location(&response);
+    let answer = pairs(target.query());
+    assert_eq!(
+        answer["visitorId"], "v123",
+        "the window's own parameters are kept"
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", answer["code"].as_str()),
+        ("redirect_uri", "https://liveperson.net"),
+    ];
+    assert_eq!(world.redeemed_claims(&form).await["sub"], "erin");
+
+    for outside in [
+        format!("{window}s?visitorId=1"),
+        "https://lpcdn.example.evil.com/le_unauth/window".to_string(),
+    ] {
+        let response = world
+            .client
+            .get(authorize_url(
+                &world,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", CLIENT_ID),
+                    ("redirect_uri", &outside),
+                ],
+            ))
+            .header("cookie", "session=erin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{outside}");
+        assert!(response.headers().get("location").is_none());
+    }
 }

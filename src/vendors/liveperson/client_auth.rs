@@ -22,8 +22,6 @@ const CLIENT_FACTOR: u32 = 10;
 pub enum AuthFailure {
     /// 401 `invalid_client` (counted against the address and the client).
     Refused(&'static str),
-    /// 400 `invalid_request` (a malformed request, not a guess).
-    Malformed(&'static str),
     /// 429: too many failures; try again after this long.
     Throttled(Duration),
 }
@@ -113,10 +111,14 @@ impl ClientAuth {
             None => None,
         };
         let (id, secret) = match (from_header, from_body) {
-            (Some(_), Some(_)) => {
-                return Err(AuthFailure::Malformed(
-                    "use one client authentication method",
-                ))
+            // Both ways at once, as some clients send: accepted when they say the same.
+            (Some((id, secret)), Some((body_id, body_secret))) => {
+                if id != body_id || secret != body_secret {
+                    return Err(AuthFailure::Refused(
+                        "the Basic and body client credentials differ",
+                    ));
+                }
+                (id, secret)
             }
             (Some((id, secret)), None) => (id, secret),
             (None, Some((id, secret))) => (id.to_string(), secret.to_string()),

@@ -37,8 +37,13 @@ pub struct CodeGrant {
     pub v: u8,
     pub client_id: String,
     pub redirect_uri: String,
-    /// Whether the redirect_uri was asked for (then the exchange must repeat it, RFC 6749 4.1.3).
+    /// Whether the redirect_uri was asked for (then the exchange must repeat it, RFC 6749 4.1.3;
+    /// a code issued without one binds none).
     pub redirect_uri_given: bool,
+    /// Issued to LivePerson's window by a registered prefix: a legacy connector redeems it with
+    /// `https://liveperson.net` instead.
+    #[serde(default)]
+    pub legacy_window: bool,
     pub challenge: Option<(PkceMethod, String)>,
     /// Signed (and, when configured, encrypted) at issue time.
     pub id_token: String,
@@ -198,10 +203,12 @@ fn check(grant: CodeGrant, exchange: &Exchange<'_>) -> Result<CodeGrant, Refused
     if grant.client_id != exchange.client_id {
         return Err(Refused::OtherClient);
     }
-    match exchange.redirect_uri {
-        Some(uri) if uri != grant.redirect_uri => return Err(Refused::RedirectUriMismatch),
-        None if grant.redirect_uri_given => return Err(Refused::RedirectUriMismatch),
-        _ => {}
+    if grant.redirect_uri_given {
+        let legacy = grant.legacy_window
+            && exchange.redirect_uri == Some(super::redirects::legacy_exchange_uri());
+        if exchange.redirect_uri != Some(grant.redirect_uri.as_str()) && !legacy {
+            return Err(Refused::RedirectUriMismatch);
+        }
     }
     match (&grant.challenge, exchange.verifier) {
         (None, None) => {}

@@ -15,11 +15,12 @@ pub mod codes;
 mod metrics;
 mod oauth;
 pub mod params;
+mod redirects;
 pub mod sdes;
 
 use super::{Call, PagePart, Setup, Vendor, GET, GET_HEAD, POST};
 use crate::clock::now_secs;
-use crate::config::{Config, PageFlow, RedirectUris};
+use crate::config::{Config, PageFlow};
 use crate::identity::Identity;
 use crate::lifecycle::StartError;
 use crate::refusal::Answer;
@@ -60,7 +61,7 @@ pub struct LivePerson {
     prefix: String,
     /// Authenticates LivePerson's servers; also the one place the client id is kept.
     client_auth: ClientAuth,
-    redirect_uris: RedirectUris,
+    redirects: redirects::Redirects,
     code_ttl: Duration,
     login_url: String,
     login_return_param: String,
@@ -105,7 +106,7 @@ impl LivePerson {
             Some(path) => Some(Encrypter::new(
                 crate::signing::keys::load_encryption_key(path)
                     .map_err(|e| ("liveperson.encryption_key", e))?,
-                lp.encryption_kid.clone(),
+                Some(lp.encryption_kid.clone()).filter(|kid| !kid.is_empty()),
                 lp.encryption_enc,
             )),
             None => None,
@@ -144,7 +145,7 @@ impl LivePerson {
                 lp.client_secret.clone(),
                 lp.client_auth_failures_per_minute,
             ),
-            redirect_uris: lp.redirect_uris.clone(),
+            redirects: redirects::Redirects::new(lp),
             code_ttl: lp.code_ttl,
             login_url: lp.login_url.clone(),
             login_return_param: lp.login_return_param.clone(),
@@ -277,14 +278,19 @@ impl LivePerson {
             .await
             .map_err(|why| Refusal::InvalidRequest(why.into()))?;
         let redirect_uri = params.get("redirect_uri");
-        let redirect = match redirect_uri {
-            Some(uri) if self.redirect_uris.allows(uri) => uri.to_string(),
-            Some(_) => {
-                return Err(Refusal::InvalidRequest(
-                    "redirect_uri is not allowed".into(),
-                ))
-            }
-            None => self.redirect_uris.default_uri().to_string(),
+        let (redirect, allowed) = match redirect_uri {
+            Some(uri) => match self.redirects.check(uri) {
+                Some(allowed) => (uri.to_string(), allowed),
+                None => {
+                    return Err(Refusal::InvalidRequest(
+                        "redirect_uri is not allowed".into(),
+                    ))
+                }
+            },
+            None => (
+                self.redirects.default_uri().to_string(),
+                redirects::Allowed::Registered,
+            ),
         };
         // LivePerson only sends S256 challenges; an explicit "plain" is honoured.
         let challenge = params
@@ -293,6 +299,7 @@ impl LivePerson {
         let grant = CodeRequest {
             redirect_uri: redirect.clone(),
             redirect_uri_given: redirect_uri.is_some(),
+            legacy_window: allowed == redirects::Allowed::LegacyWindow,
             challenge,
             nonce: params.get("nonce"),
         };
@@ -316,6 +323,7 @@ impl LivePerson {
             client_id: self.client_auth.client_id().to_string(),
             redirect_uri: request.redirect_uri,
             redirect_uri_given: request.redirect_uri_given,
+            legacy_window: request.legacy_window,
             challenge: request.challenge,
             id_token: self.id_token(issuer, user, request.nonce)?,
             expires_at: now_secs() + self.code_ttl.as_secs().max(1),
@@ -336,6 +344,8 @@ struct CodeRequest<'a> {
     redirect_uri: String,
     /// Whether the caller named the redirect_uri (then the exchange must repeat it).
     redirect_uri_given: bool,
+    /// Issued to LivePerson's window by a registered prefix (a legacy connector).
+    legacy_window: bool,
     challenge: Option<(codes::PkceMethod, String)>,
     nonce: Option<&'a str>,
 }

@@ -4,6 +4,7 @@
 use super::client_auth::AuthFailure;
 use super::codes::{self, Exchange, PkceMethod, Refused};
 use super::params;
+use super::redirects::Allowed;
 use super::{CodeRequest, LivePerson};
 use crate::clock::now_secs;
 use crate::refusal::Answer;
@@ -78,7 +79,6 @@ impl LivePerson {
                 tracing::warn!(reason = why, "token endpoint client authentication failed");
                 Refusal::InvalidClient(why.into())
             }
-            AuthFailure::Malformed(why) => Refusal::InvalidRequest(why.into()),
             AuthFailure::Throttled(wait) => {
                 self.counters.client_auth_throttled.inc();
                 tracing::warn!(%from, "token endpoint: too many failed client authentications");
@@ -99,15 +99,17 @@ impl LivePerson {
         if client_id.is_empty() || params.get("client_id") != Some(client_id) {
             return Err(Refusal::UnknownClient);
         }
-        let redirect_uri = match params.get("redirect_uri") {
-            Some(uri) if self.redirect_uris.allows(uri) => uri.to_string(),
-            Some(_) => {
-                return Err(Refusal::InvalidRequest(
-                    "redirect_uri is not registered".into(),
-                ))
-            }
-            None => match self.redirect_uris.only() {
-                Some(only) => only.to_string(),
+        let (redirect_uri, allowed) = match params.get("redirect_uri") {
+            Some(uri) => match self.redirects.check(uri) {
+                Some(allowed) => (uri.to_string(), allowed),
+                None => {
+                    return Err(Refusal::InvalidRequest(
+                        "redirect_uri is not registered".into(),
+                    ))
+                }
+            },
+            None => match self.redirects.only() {
+                Some(only) => (only.to_string(), Allowed::Registered),
                 None => return Err(Refusal::InvalidRequest("redirect_uri is required".into())),
             },
         };
@@ -142,6 +144,7 @@ impl LivePerson {
                 let grant = CodeRequest {
                     redirect_uri: redirect_uri.clone(),
                     redirect_uri_given: params.get("redirect_uri").is_some(),
+                    legacy_window: allowed == Allowed::LegacyWindow,
                     challenge,
                     nonce,
                 };
@@ -152,7 +155,10 @@ impl LivePerson {
                 if kind == "id_token" {
                     vec![("id_token", token)]
                 } else {
+                    // Legacy connectors' window reads the JWT as `token`; standard OAuth
+                    // clients read `access_token`.
                     vec![
+                        ("token", token.clone()),
                         ("access_token", token),
                         ("token_type", "Bearer".into()),
                         ("expires_in", self.claims.ttl().as_secs().to_string()),
