@@ -88,6 +88,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
                 .chain(parts.iter().flat_map(|part| part.scripts.iter().cloned()))
                 .collect(),
             user_keys: user_keys.clone(),
+            visitor_data: visitor_data(&vendors.list),
         }),
         _ => None,
     };
@@ -110,6 +111,17 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         registry,
         eraser,
         page,
+    })
+}
+
+/// What each vendor's page part may know about a signed-in user.
+fn visitor_data(vendors: &[Arc<dyn Vendor>]) -> crate::inject::VisitorData {
+    let vendors = vendors.to_vec();
+    Arc::new(move |user: &str| {
+        vendors
+            .iter()
+            .filter_map(|vendor| Some((vendor.name(), vendor.page_visitor(user)?.to_string())))
+            .collect()
     })
 }
 

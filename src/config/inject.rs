@@ -144,10 +144,11 @@ impl Config {
                     "the LiveChat snippet needs [livechat] enabled = true (or set inject.livechat = false)",
                 );
             }
-            if self.livechat.license_id == 0 {
+            if self.livechat.license_id == 0 && self.livechat.organization_id.is_empty() {
                 return at(
                     "livechat.license_id",
-                    "the widget needs the LiveChat license number (__lc.license)",
+                    "the widget needs the LiveChat license number (__lc.license) or, for an \
+                     organization-only account, livechat.organization_id",
                 );
             }
             if let Some(why) = script_url_error(&inject.livechat_widget_src) {

@@ -15,6 +15,11 @@
     prefix: "{{PREFIX}}",
     /* "<key>", "-" (nobody), or null (unknown) */
     user: me ? me.getAttribute("data-tether-user") : null,
+    /* What Tether told the page about the signed-in visitor for a vendor (JSON), or null. */
+    visitor: function (vendor) {
+      var text = me ? me.getAttribute("data-tether-" + vendor) : null;
+      try { return text ? JSON.parse(text) : null; } catch (e) { return null; }
+    },
     anonymousWidget: {{ANONYMOUS_WIDGET}},
     nonce: nonce,
     /* Adds a script to the page, with the page's nonce. */

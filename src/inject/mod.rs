@@ -45,6 +45,7 @@ struct Settings {
     gzip_level: u32,
     /// The users' page keys, when a vendor is injected.
     user_keys: Option<Arc<crate::user_key::UserKeys>>,
+    visitor_data: Option<VisitorData>,
 }
 
 #[cfg(test)]
@@ -63,6 +64,7 @@ impl Settings {
             session_cookie: None,
             gzip_level: 1,
             user_keys: None,
+            visitor_data: None,
         }
     }
 }
@@ -74,7 +76,12 @@ impl Settings {
 pub struct PageInputs {
     pub scripts: Vec<String>,
     pub user_keys: Arc<crate::user_key::UserKeys>,
+    /// What the vendors' parts may know about a signed-in user: (vendor, JSON) pairs.
+    pub visitor_data: VisitorData,
 }
+
+/// Per vendor, what an injected page may know about its signed-in user (`Vendor::page_visitor`).
+pub type VisitorData = Arc<dyn Fn(&str) -> Vec<(&'static str, String)> + Send + Sync>;
 
 pub struct Injector {
     settings: Arc<Settings>,
@@ -100,6 +107,7 @@ impl Injector {
         let scripts = page.map(|page| page.scripts.clone()).unwrap_or_default();
         let loader = scripts.first().cloned();
         let user_keys = page.map(|page| page.user_keys.clone());
+        let visitor_data = page.map(|page| page.visitor_data.clone());
         let settings = Settings {
             paths: inject.paths.clone(),
             exclude_paths: inject.exclude_paths.clone(),
@@ -112,6 +120,7 @@ impl Injector {
             session_cookie: Some(inject.session_cookie.clone()).filter(|c| !c.is_empty()),
             gzip_level: inject.compression_level,
             user_keys,
+            visitor_data,
         };
         Some(Self {
             settings: Arc::new(settings),
@@ -175,12 +184,21 @@ impl Injector {
 
     /// A signed-in visitor by their page key (Unknown while the key's secret is not known).
     fn signed_in(&self, user: &str) -> Visitor {
-        let key = self
+        let Some(key) = self
             .settings
             .user_keys
             .as_ref()
-            .and_then(|keys| keys.key_for(user));
-        key.map_or(Visitor::Unknown, Visitor::SignedIn)
+            .and_then(|keys| keys.key_for(user))
+        else {
+            return Visitor::Unknown;
+        };
+        let vendors = self
+            .settings
+            .visitor_data
+            .as_ref()
+            .map(|data| data(user))
+            .unwrap_or_default();
+        Visitor::SignedIn(key, vendors)
     }
 
     /// The response side: the page with its body rewritten as it streams, or the response as

@@ -10,8 +10,9 @@ use std::sync::Arc;
 /// What Tether knows, without asking the app anything, about who the page is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visitor {
-    /// Signed in, with the page's per-user cache key (`crate::user_key`).
-    SignedIn(String),
+    /// Signed in: the page's per-user cache key (`crate::user_key`), and what each vendor's
+    /// page part may know about the visitor (vendor name, JSON).
+    SignedIn(String, Vec<(&'static str, String)>),
     /// Nobody: a trusted gateway said so, or the app's session cookie is absent.
     Anonymous,
     /// The loader finds out when a vendor asks for a token.
@@ -71,10 +72,17 @@ impl Snippet for PageSnippet {
             markup.push_str(loader);
             markup.push('"');
             match &self.visitor {
-                Visitor::SignedIn(key) => {
+                Visitor::SignedIn(key, vendors) => {
                     markup.push_str(" data-tether-user=\"");
                     markup.push_str(key);
                     markup.push('"');
+                    for (vendor, data) in vendors {
+                        markup.push_str(" data-tether-");
+                        markup.push_str(vendor);
+                        markup.push_str("=\"");
+                        markup.push_str(&attribute(data));
+                        markup.push('"');
+                    }
                 }
                 Visitor::Anonymous => markup.push_str(" data-tether-user=\"-\""),
                 Visitor::Unknown => {}
@@ -151,8 +159,14 @@ mod tests {
         let mut nonce = Policies::default();
         nonce.add("script-src 'nonce-a\"b'");
         assert_eq!(
-            snippet(Visitor::SignedIn("k1".into())).markup(&nonce).unwrap(),
-            "<script src=\"/.tether/inject/loader.js\" data-tether-user=\"k1\" nonce=\"a&quot;b\"></script><!-- extra -->"
+            snippet(Visitor::SignedIn(
+                "k1".into(),
+                vec![("liveperson", r#"{"sub":"a<b"}"#.into())]
+            ))
+            .markup(&nonce)
+            .unwrap(),
+            "<script src=\"/.tether/inject/loader.js\" data-tether-user=\"k1\" \
+             data-tether-liveperson=\"{&quot;sub&quot;:&quot;a&lt;b&quot;}\" nonce=\"a&quot;b\"></script><!-- extra -->"
         );
         let mut blocked = Policies::default();
         blocked.add("script-src 'none'");

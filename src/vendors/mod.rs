@@ -52,6 +52,13 @@ pub trait Vendor: Send + Sync + 'static {
         None
     }
 
+    /// What an injected page may know at once about its signed-in `user` for this vendor
+    /// (LivePerson's `sub`, so the identity function answers without a request). It goes into
+    /// the page, so nothing secret.
+    fn page_visitor(&self, _user: &str) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Its `/readyz` checks (credentials, scopes, keys).
     fn checks(&self) -> Vec<Arc<dyn ReadinessCheck>> {
         Vec::new()

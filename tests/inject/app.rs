@@ -238,6 +238,19 @@ fn answer(request: &Request<Incoming>) -> Response<Body> {
             }
         }
         "/start" => html(START),
+        // `?identify=1`: the app names the signed-in user on its pages too, as some do.
+        "/spa" => match (query(request, "identify"), session(request)) {
+            (Some(_), Some(user)) => with(html(SPA), "x-authenticated-user", &user),
+            _ => html(SPA),
+        },
+        "/with-livechat-snippet" => html(SPA.replace(
+            "<!-- the page's own -->",
+            &livechat_snippet(query(request, "widget").unwrap_or("")),
+        )),
+        "/with-liveperson-snippet" => html(SPA.replace(
+            "<!-- the page's own -->",
+            &liveperson_snippet(query(request, "tag").unwrap_or("")),
+        )),
         "/shop" => shop(request),
         _ => full(StatusCode::NOT_FOUND, "text/plain", "not found"),
     }
@@ -361,4 +374,49 @@ fn big_page(mib: usize) -> Response<Body> {
         "text/html; charset=utf-8".parse().unwrap(),
     );
     response
+}
+
+/// A single-page app's shell. Its own script runs right after Tether's tag (which goes before
+/// `</head>`) and uses LiveChat's widget API at once, as page code may.
+const SPA: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>App</title></head>
+<body><div id="app">app</div><script>
+window.pageSaw = { api: typeof LiveChatWidget === "object" && typeof LiveChatWidget.call === "function",
+  account: !!(window.__lc && (window.__lc.license || window.__lc.organizationId)) };
+try { LiveChatWidget.on("ready", function () {}); LiveChatWidget.call("hide"); window.pageSaw.queue = true; }
+catch (e) { window.pageSaw.queue = String(e); }
+</script><!-- the page's own --></body></html>"#;
+
+/// The page's own copy of LiveChat's snippet (written for these tests: the queue, and init()
+/// loading the widget unless `__lc.asyncInit`), after Tether's tag.
+fn livechat_snippet(widget: &str) -> String {
+    let widget = percent_encoding::percent_decode_str(widget).decode_utf8_lossy();
+    format!(
+        r#"<script>window.__lc = window.__lc || {{}}; window.__lc.license = 12345;
+(function (n, t) {{
+  var e = {{ _q: [], _h: null, _v: "2.0",
+    call: function () {{ var a = ["call", [].slice.call(arguments)]; return e._h ? e._h.apply(null, a) : e._q.push(a); }},
+    init: function () {{ var s = t.createElement("script"); s.async = true; s.src = "{widget}"; t.head.appendChild(s); }} }};
+  if (!n.__lc.asyncInit) e.init();
+  n.LiveChatWidget = n.LiveChatWidget || e;
+}})(window, document);</script>"#
+    )
+}
+
+/// The page's own LivePerson bootstrap (written for these tests: an lpTag with `_tagCount`
+/// whose init loads the tag), after Tether's tag.
+fn liveperson_snippet(tag: &str) -> String {
+    let tag = percent_encoding::percent_decode_str(tag).decode_utf8_lossy();
+    format!(
+        r#"<script>window.lpTag = window.lpTag || {{}};
+if (typeof lpTag._tagCount === "undefined") {{
+  var kept = lpTag.identities || [];
+  window.lpTag = {{ site: "12345678", _tagCount: 1, identities: kept, isDom: false,
+    events: {{ bind: function () {{}}, trigger: function () {{}} }},
+    defer: function (fn, k) {{ (this._defL = this._defL || []).push(fn); }},
+    start: function () {{ this.autoStart = true; }} }};
+  document.addEventListener("DOMContentLoaded", function () {{
+    lpTag.isDom = true; lpTag.events.trigger("LPT", "DOM_READY", {{}}); }});
+  var s = document.createElement("script"); s.src = "{tag}"; document.head.appendChild(s);
+}} else {{ lpTag._tagCount += 1; }}</script>"#
+    )
 }

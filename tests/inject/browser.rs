@@ -7,7 +7,7 @@ use crate::World;
 use serde_json::{json, Value};
 
 /// Both vendors on the page, their scripts the sandbox's stand-ins.
-async fn world(session_cookie: &str) -> World {
+pub async fn world(session_cookie: &str) -> World {
     let keys = tempfile::tempdir().unwrap().keep();
     let key = keys.join("signing.pem");
     std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();

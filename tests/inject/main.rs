@@ -7,6 +7,7 @@ mod support;
 mod app;
 mod browser;
 mod pages;
+mod single_page;
 
 use support::*;
 use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};

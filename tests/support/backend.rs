@@ -156,18 +156,16 @@ async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response
     if path == "/whoami" {
         return whoami(&req).await;
     }
-    if path == "/page/sdk.html" || path == "/page/lp.html" {
-        let page = if path == "/page/sdk.html" {
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/sdk.html"))
-        } else {
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pages/lp.html"))
-        };
-        let mut response = full(200, page);
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            "text/html; charset=utf-8".parse().unwrap(),
+    if let Some(page) = path.strip_prefix("/page/") {
+        return test_file("tests/pages", page, "text/html; charset=utf-8");
+    }
+    if path == "/vendor/customer-sdk.js" {
+        // LiveChat's own customer SDK, installed from npm by .ci/run (tests/browser).
+        return test_file(
+            "tests/browser/node_modules/@livechat/customer-sdk/dist",
+            "customer-sdk.js",
+            "application/javascript; charset=utf-8",
         );
-        return response;
     }
     if let Some(status) = path.strip_prefix("/status/") {
         return full(status.parse().unwrap(), Bytes::new());
@@ -288,6 +286,29 @@ fn session(req: &Request<Incoming>) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix("session=").map(str::to_string))
+}
+
+/// A file of the repository's tests (a page, a vendor's script), or 404.
+fn test_file(dir: &str, name: &str, content_type: &'static str) -> Response<Body> {
+    let safe = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !name.starts_with('.');
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join(name);
+    match std::fs::read(&path).ok().filter(|_| safe) {
+        Some(bytes) => {
+            let mut response = full(200, bytes);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(content_type),
+            );
+            response
+        }
+        None => full(404, "no such test file"),
+    }
 }
 
 async fn whoami(req: &Request<Incoming>) -> Response<Body> {

@@ -1,37 +1,49 @@
 /* Tether: LiveChat custom identity provider, served by Tether at
- * {{PREFIX}}/livechat/identity-provider.js. Use it before the widget loads:
+ * {{PREFIX}}/livechat/identity-provider.js (and carried by the page loader). Use it before the
+ * widget initialises:
  *
  *   <script src="{{PREFIX}}/livechat/identity-provider.js"></script>
  *   <script>window.__lc = window.__lc || {};
  *           window.__lc.custom_identity_provider = TetherLiveChat.identityProvider;</script>
  *
- * On logout call TetherLiveChat.logout() (returns a Promise) before the app's own logout.
+ * At logout call TetherLiveChat.logout() (a Promise): it forgets the user's tokens here and at
+ * Tether, and destroys the widget (LiveChat's widget cannot change customers in place).
  *
- * Why it is written this way (the documented pitfalls it avoids):
- * - Every getToken() asks Tether, which knows who is logged in now (its answer is cached and
- *   keeps the token's real creationDate). So a shared computer never hands the previous user's
- *   token to the next one, even when the app switches users without reloading the page.
- * - Tokens are kept in sessionStorage under a per-user key (a hash Tether sends, never the user
- *   id); when the user changes, every stored token is dropped.
- * - A failed request is never cached: the next call tries again. getToken() retries a failed
- *   request once before rejecting, since a rejected promise can leave the widget waiting.
- * - getFreshToken() always asks for a new token (POST), bypassing every cache, Tether's too.
- * - Tether's page loader ([inject]) may vouch for the page's user (expect) or find out once
- *   (check); the widget's first getToken() on that page is then answered without a request, from
- *   a stored token with more than REUSE_MARGIN left. Every later call asks Tether, so a user
- *   switch without a reload is still seen.
- * - invalidate() returns a Promise. expiresIn and creationDate are milliseconds, as the widget
- *   expects, and the object is plain JSON (structured-cloneable).
+ * How it answers LiveChat's widget (docs/vendors/livechat.md, "How the widget uses it"):
+ * - Every getToken() asks Tether, which knows who is signed in now (its answer is cached there
+ *   and keeps the token's real creationDate), so a shared computer never hands the previous
+ *   user's token to the next. Tether's loader may say whose page it is; the widget's first
+ *   getToken() is then answered from a stored token with more than REUSE_MARGIN left.
+ * - Tokens are kept in sessionStorage under the user's page key (a keyed hash, never the user
+ *   id); when the user changes, every stored token goes.
+ * - getFreshToken() always re-issues (POST), bypassing every cache; a getToken() that arrives
+ *   while it is in flight (the widget reconnects at once after an authentication error) waits
+ *   for it instead of being handed the refused token.
+ * - The widget destroys itself for good when a session's customer changes. When Tether answers
+ *   for another user than the one the widget's session began with, the widget is restarted for
+ *   the new user (destroy, then init) instead of being handed that user's token. A page that
+ *   drives @livechat/customer-sdk without the widget gets whoever is signed in now, and starts
+ *   a new SDK instance itself when the customer changes.
+ * - Nobody signed in (401): tokens are dropped and the widget is stopped; a rejected getToken()
+ *   would make it reconnect with back-off for ever, in every open tab.
+ * - A failed request is never cached; getToken() retries a failed request once before
+ *   rejecting. invalidate() returns a Promise. expiresIn and creationDate are milliseconds.
+ * - Every response body is read or cancelled: Chromium keeps an unread body pending, which
+ *   holds an HTTP/1.1 connection and keeps the page from going idle.
  */
 (function (global) {
   "use strict";
   var ENDPOINT = "{{PREFIX}}/livechat/token";
   var KEY_PREFIX = "tether.livechat.token.";
   var USER_KEY = "tether.livechat.user";
+  var NOBODY = "tether: nobody is signed in";
   var memory = {}; // fallback when sessionStorage is unavailable (private mode, sandboxed frames)
   // The widget re-issues a token with an hour or less left; keep a margin above that.
   var REUSE_MARGIN = 65 * 60 * 1000;
   var primed = null; // the page's user key, for the widget's first getToken()
+  var pendingFresh = null; // a getFreshToken() in flight
+  var sessionUser = null; // whose token the widget's current session began with
+  var restarting = false;
 
   function storage() {
     try {
@@ -80,6 +92,39 @@
     write(KEY_PREFIX + userKey, token);
   }
 
+  /* Reads and discards a body nobody needs. */
+  function discard(response) {
+    if (response.body && response.body.cancel) response.body.cancel().catch(function () {});
+  }
+
+  /* The widget's API (LiveChat's own, or the loader's queue stub), if the page has it. */
+  function hasWidget() {
+    var widget = global.LiveChatWidget;
+    return !!(widget && typeof widget.call === "function");
+  }
+
+  function widgetCall(name) {
+    if (hasWidget()) global.LiveChatWidget.call(name);
+  }
+
+  function stopWidget() {
+    sessionUser = null;
+    widgetCall("destroy");
+  }
+
+  /* Destroys the widget's session and starts a new one for the user now signed in. */
+  function restartWidget() {
+    if (restarting) return;
+    restarting = true;
+    sessionUser = null;
+    widgetCall("destroy");
+    setTimeout(function () {
+      restarting = false;
+      var widget = global.LiveChatWidget;
+      if (widget && typeof widget.init === "function") widget.init();
+    }, 0);
+  }
+
   function request(method) {
     return fetch(ENDPOINT, {
       method: method,
@@ -88,24 +133,55 @@
       headers: { "Accept": "application/json" }
     }).then(function (response) {
       if (response.status === 401) {
+        discard(response);
         dropAll();
-        throw new Error("tether: nobody is logged in");
+        throw new Error(NOBODY);
       }
-      if (!response.ok) throw new Error("tether: token request failed with HTTP " + response.status);
+      if (!response.ok) {
+        discard(response);
+        throw new Error("tether: token request failed with HTTP " + response.status);
+      }
       var userKey = response.headers.get("X-Tether-User-Key") || "";
       return response.json().then(function (token) {
         remember(userKey, token);
-        return token;
+        return { userKey: userKey, token: token };
       });
     });
   }
 
+  function nobody(error) {
+    return String(error && error.message).indexOf(NOBODY) >= 0;
+  }
+
   function withOneRetry(method) {
     return request(method).catch(function (first) {
-      if (String(first && first.message).indexOf("nobody is logged in") >= 0) throw first;
+      if (nobody(first)) throw first;
       return new Promise(function (resolve) { setTimeout(resolve, 500); }).then(function () {
         return request(method);
       });
+    });
+  }
+
+  /* A token for the widget's session, or a restart when the session belongs to someone else. */
+  function forSession(answer) {
+    // Without LiveChat's widget (a page driving @livechat/customer-sdk itself) there is no
+    // session to restart: the page owns that, and gets whoever is signed in now.
+    if (!hasWidget()) return answer.token;
+    if (sessionUser === null || answer.userKey === "") {
+      sessionUser = answer.userKey || sessionUser;
+      return answer.token;
+    }
+    if (answer.userKey !== sessionUser) {
+      restartWidget();
+      throw new Error("tether: another user signed in; the widget starts again for them");
+    }
+    return answer.token;
+  }
+
+  function settle(promise) {
+    return promise.then(forSession, function (error) {
+      if (nobody(error)) stopWidget();
+      throw error;
     });
   }
 
@@ -115,16 +191,28 @@
     if (user === null || currentUser() !== user) return null;
     var token = read(KEY_PREFIX + user);
     var left = token ? token.creationDate + token.expiresIn - Date.now() : 0;
-    return left > REUSE_MARGIN ? token : null;
+    if (left <= REUSE_MARGIN) return null;
+    if (sessionUser === null) sessionUser = user;
+    return sessionUser === user ? token : null;
+  }
+
+  function fresh() {
+    if (!pendingFresh) {
+      pendingFresh = withOneRetry("POST");
+      var done = function () { pendingFresh = null; };
+      pendingFresh.then(done, done);
+    }
+    return settle(pendingFresh);
   }
 
   function identityProvider() {
     return {
       getToken: function () {
+        if (pendingFresh) return settle(pendingFresh);
         var token = takePrimed();
-        return token ? Promise.resolve(token) : withOneRetry("GET");
+        return token ? Promise.resolve(token) : settle(withOneRetry("GET"));
       },
-      getFreshToken: function () { return withOneRetry("POST"); },
+      getFreshToken: fresh,
       hasToken: function () {
         var user = currentUser();
         return Promise.resolve(!!(user !== null && read(KEY_PREFIX + user)));
@@ -142,7 +230,8 @@
 
   function logout() {
     dropAll();
-    return fetch(ENDPOINT, { method: "DELETE", credentials: "same-origin" }).then(function () {}, function () {});
+    stopWidget();
+    return fetch(ENDPOINT, { method: "DELETE", credentials: "same-origin" }).then(discard, function () {});
   }
 
   // The page loader's calls. forget: nobody is signed in on this page. expect: the page is for
@@ -156,11 +245,11 @@
 
   function check() {
     return request("GET").then(
-      function () { primed = currentUser(); return true; },
+      function (answer) { primed = answer.userKey; return true; },
       function (error) {
         // 401: nobody (request() dropped every token). Anything else: someone may be signed
         // in and Tether is briefly unavailable; the widget's own calls retry.
-        return String(error && error.message).indexOf("nobody is logged in") < 0;
+        return !nobody(error);
       });
   }
 

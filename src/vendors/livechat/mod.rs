@@ -91,6 +91,7 @@ impl LiveChat {
             name: NAME,
             settings: serde_json::json!({
                 "license": config.livechat.license_id,
+                "organization": config.livechat.organization_id,
                 "group": inject.livechat_group,
                 "widget": inject.livechat_widget_src,
             }),

@@ -113,6 +113,7 @@ impl LivePerson {
         };
         let script_source = include_str!("identity.js")
             .replace("{{PREFIX}}", &config.reserved.prefix)
+            .replace("{{ISSUER}}", &lp.issuer)
             .replace("{{METHOD}}", &lp.auth_method)
             .replace(
                 "{{FLOW}}",
@@ -397,6 +398,10 @@ impl Vendor for LivePerson {
 
     fn page_part(&self) -> Option<PagePart> {
         self.page.clone()
+    }
+
+    fn page_visitor(&self, user: &str) -> Option<serde_json::Value> {
+        Some(json!({ "sub": self.claims.subject(user) }))
     }
 
     fn forget_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()> {

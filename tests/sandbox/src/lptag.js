@@ -1,26 +1,70 @@
-/* Sandbox stand-in for LivePerson's lpTag, served by the sandbox at /sandbox/widget/lptag.js.
- * Not LivePerson's code: it calls the page's identity function and authentication method the
- * way docs/vendors/liveperson.md describes, checks the JWT (RS256 signature against the
- * issuer's JWKS, with WebCrypto; iss and sub against the identity), and draws a bubble.
+/* Sandbox stand-in for LivePerson's tag.js, served by the sandbox at /sandbox/widget/lptag.js.
+ * Not LivePerson's code: it behaves as docs/vendors/liveperson.md says the tag behaves,
+ * including what makes an integration fail.
+ *
+ * - It needs the monitor snippet's lpTag: it calls lpTag.defer at once, as tag.js does, and
+ *   throws without it (and never starts).
+ * - It takes over lpTag.events, runs what the snippet deferred, and starts when the DOM is ready
+ *   (the snippet's LPT DOM_READY trigger, or lpTag.isDom set by hand) and autoStart allows.
+ * - It calls the identity function (recording whether it answered synchronously), then the
+ *   authentication method; it checks the JWT (RS256 against the issuer's JWKS, with WebCrypto;
+ *   iss and sub against the identity) and draws a bubble naming the verified consumer.
+ * - lpTag.newPage(url) ends the authenticated conversation and decides identity again.
+ * - window.__sandboxLivePerson records it all (loads: how often the tag ran).
  */
 (function () {
   "use strict";
-  var tag = window.lpTag || {};
-  var log = (window.__sandboxLivePerson = { state: "starting" });
+  var tag = window.lpTag;
+  var log = (window.__sandboxLivePerson = window.__sandboxLivePerson || { loads: 0, newPages: 0 });
+  log.loads++;
+  log.state = "loaded";
+  // tag.js's first move: without the snippet's object this throws, and the tag never starts.
+  tag.defer(function () {}, 0);
+
+  var handlers = {};
+  tag.events = {
+    bind: function (app, ev, fn) {
+      (handlers[app + " " + ev] = handlers[app + " " + ev] || []).push(fn);
+    },
+    trigger: function (app, ev, data) {
+      (handlers[app + " " + ev] || []).forEach(function (fn) { fn(data); });
+    }
+  };
+  ["_defB", "_defT", "_defL"].forEach(function (list) {
+    (tag[list] || []).splice(0).forEach(function (fn) { fn(); });
+  });
+
+  var started = false;
+  function maybeStart() {
+    if (started || !tag.isDom || tag.autoStart === false) return;
+    started = true;
+    log.state = "started";
+    decide();
+  }
+  tag.events.bind("LPT", "DOM_READY", maybeStart);
+  tag.start = function () {
+    tag.autoStart = true;
+    maybeStart();
+  };
+  tag.newPage = function () {
+    log.newPages++;
+    if (started) decide();
+  };
+  maybeStart();
 
   function bubble(state, text, sub) {
+    log.state = state;
+    log.sub = sub || null;
     function draw() {
       var el = document.getElementById("sandbox-liveperson") || document.createElement("div");
       el.id = "sandbox-liveperson";
       el.setAttribute("data-state", state);
-      if (sub) el.setAttribute("data-sub", sub);
+      if (sub) el.setAttribute("data-sub", sub); else el.removeAttribute("data-sub");
       el.textContent = text;
       el.style.cssText = "position:fixed;right:16px;bottom:72px;max-width:24em;padding:10px 14px;" +
         "border-radius:16px 16px 4px 16px;background:#1a1aa6;color:#fff;font:14px system-ui;" +
         "box-shadow:0 2px 8px rgba(0,0,0,.3);z-index:2147483647";
       if (!el.parentNode) document.body.appendChild(el);
-      log.state = state;
-      log.sub = sub || null;
     }
     if (document.body) draw();
     else document.addEventListener("DOMContentLoaded", draw);
@@ -71,29 +115,35 @@
       });
   }
 
-  var identities = tag.identities || [];
-  if (!identities.length) {
-    bubble("anonymous", "LivePerson (sandbox), site " + tag.site + ": anonymous visitor");
-    return;
-  }
-  identities[0](function (who) {
-    if (!who) {
+  // One page's identity: the identity function, then the authentication method.
+  function decide() {
+    var identities = tag.identities || [];
+    if (!identities.length) {
       bubble("anonymous", "LivePerson (sandbox), site " + tag.site + ": anonymous visitor");
       return;
     }
-    var method = window[tag.authMethod || "lpGetAuthenticationToken"];
-    if (typeof method !== "function") return fail("no authentication method on the page");
-    method(function (answer, error) {
-      if (!answer) return fail("authentication failed: " + error);
-      if (typeof answer !== "string") {
-        bubble("code", "LivePerson (sandbox): a code for " + who.sub + " (LivePerson's servers exchange it)", who.sub);
+    var synchronous = true;
+    identities[0](function (who) {
+      log.identitySync = synchronous;
+      if (!who) {
+        bubble("anonymous", "LivePerson (sandbox), site " + tag.site + ": anonymous visitor");
         return;
       }
-      verify(answer, who).then(function (claims) {
-        var name = claims.given_name || claims.preferred_username || claims.sub;
-        bubble("verified", "LivePerson (sandbox): authenticated as " + name + " (sub " + claims.sub +
-          ", signature verified)", claims.sub);
-      }, fail);
+      var method = window[tag.authMethod || "lpGetAuthenticationToken"];
+      if (typeof method !== "function") return fail("no authentication method on the page");
+      method(function (answer, error) {
+        if (!answer) return fail("authentication failed: " + error);
+        if (typeof answer !== "string") {
+          bubble("code", "LivePerson (sandbox): a code for " + who.sub + " (LivePerson's servers exchange it)", who.sub);
+          return;
+        }
+        verify(answer, who).then(function (claims) {
+          var name = claims.given_name || claims.preferred_username || claims.sub;
+          bubble("verified", "LivePerson (sandbox): authenticated as " + name + " (sub " + claims.sub +
+            ", signature verified)", claims.sub);
+        }, fail);
+      });
     });
-  });
+    synchronous = false;
+  }
 })();
