@@ -5,6 +5,8 @@
 //!   mapping was recorded, cached tokens were dropped anyway).
 //! - `GET /store/export`: every mapping as JSON Lines (`store::Row`), streamed.
 //! - `GET /store/backup`: the same plus the named values, read in one transaction.
+//! - `GET /store/values/{name}`, `PUT /store/values/{name}`: one named value (the body, as it
+//!   is), 404 when unset; what `tether livechat authorize` keeps the agent's grant with.
 //!
 //! They let `tether store ...` work on the embedded store while Tether holds it open.
 
@@ -81,10 +83,61 @@ impl StoreAdmin {
             (&Method::DELETE, _) if path.starts_with("/users/") => self.erase(&path[7..]).await,
             (&Method::GET, "/store/export") => self.stream_rows(false),
             (&Method::GET, "/store/backup") => self.stream_rows(true),
+            (&Method::GET, _) if path.starts_with(VALUES) => {
+                self.read_value(&path[VALUES.len()..]).await
+            }
+            (&Method::PUT, _) if path.starts_with(VALUES) => {
+                let name = path[VALUES.len()..].to_string();
+                self.write_value(&name, request.into_body()).await
+            }
             _ => answer(
                 StatusCode::NOT_FOUND,
                 serde_json::json!({"error": "not_found"}),
             ),
+        }
+    }
+
+    async fn read_value(&self, encoded_name: &str) -> Response<AdminBody> {
+        let Some(name) = decoded(encoded_name) else {
+            return bad_value_name();
+        };
+        match self.eraser.store().value(&name).await {
+            Ok(Some(data)) => full(StatusCode::OK, "application/octet-stream", data)
+                .map(http_body_util::Either::Left),
+            Ok(None) => answer(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "no such value"}),
+            ),
+            Err(err) => store_unavailable(&err),
+        }
+    }
+
+    async fn write_value(&self, encoded_name: &str, body: Incoming) -> Response<AdminBody> {
+        use http_body_util::BodyExt;
+        let Some(name) = decoded(encoded_name) else {
+            return bad_value_name();
+        };
+        let limited = http_body_util::Limited::new(body, MAX_VALUE_BYTES);
+        let data = match limited.collect().await.map(|body| body.to_bytes()) {
+            Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
+                Ok(data) => data,
+                Err(_) => {
+                    return answer(
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({"error": "expected UTF-8"}),
+                    )
+                }
+            },
+            Err(_) => {
+                return answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    serde_json::json!({"error": "a value is at most 64 KiB"}),
+                )
+            }
+        };
+        match self.eraser.store().set_value(&name, data).await {
+            Ok(()) => answer(StatusCode::OK, serde_json::json!({"stored": true})),
+            Err(err) => store_unavailable(&err),
         }
     }
 
@@ -153,6 +206,36 @@ impl StoreAdmin {
         );
         response
     }
+}
+
+const VALUES: &str = "/store/values/";
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+fn decoded(encoded: &str) -> Option<String> {
+    percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()
+        .filter(|name| !name.is_empty())
+        .map(|name| name.into_owned())
+}
+
+fn bad_value_name() -> Response<AdminBody> {
+    answer(
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({"error": "expected /store/values/{name}, the name percent-encoded as UTF-8"}),
+    )
+}
+
+fn store_unavailable(err: &crate::store::StoreError) -> Response<AdminBody> {
+    tracing::error!(error = %err, "the store failed an admin request");
+    let mut response = answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({"error": "store_unavailable"}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
 }
 
 /// `Authorization: Bearer <token>`, compared in constant time.

@@ -167,3 +167,17 @@ impl std::fmt::Display for ErrorChain<'_> {
 
 /// A boxed future that owns what it needs (trait methods that return work to spawn or await).
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+/// A listener on every interface is reached on loopback.
+pub fn reachable(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::SocketAddr;
+    match listen {
+        SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], v4.port()))
+        }
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.port()))
+        }
+        other => other,
+    }
+}

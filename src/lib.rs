@@ -28,6 +28,7 @@ mod clock;
 pub mod config;
 #[cfg(feature = "demo")]
 mod demo;
+mod doctor;
 mod erasure;
 mod health;
 mod identity;

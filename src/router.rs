@@ -14,6 +14,7 @@ use crate::proxy::{BoxFuture, ConnInfo, ReservedEndpoints, ResponseBody};
 use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::respond::{public_json, script};
+use crate::signing::JWKS_PATH;
 use crate::vendors::{Call, Vendor, GET_HEAD};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -174,7 +175,7 @@ impl Router {
                 crate::refusal::only(request.method(), GET_HEAD)?;
                 return Ok(script(loader.clone(), "public, max-age=300"));
             }
-            ("/jwks.json", _, Some(jwks)) => {
+            (JWKS_PATH, _, Some(jwks)) => {
                 crate::refusal::only(request.method(), GET_HEAD)?;
                 return Ok(public_json(jwks.clone()));
             }

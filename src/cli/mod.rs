@@ -1,7 +1,11 @@
-//! The `tether` command: `run`, `check`, `demo`, `liveperson-key`, `store ...`, `--version`.
+//! The `tether` command: `run`, `check`, `doctor`, `demo`, `livechat authorize`, `liveperson
+//! console`, `liveperson-key`, `store ...`, `--version`.
 //! Exit codes: 0 clean shutdown or valid configuration, 2 invalid configuration or arguments,
 //! 1 any other fatal error. Each command's body lives in its own module.
 
+mod doctor;
+mod livechat;
+mod liveperson;
 mod liveperson_key;
 mod serve;
 mod store;
@@ -35,6 +39,22 @@ enum Command {
         /// Production-unsafe settings are errors (exit 2), not warnings.
         #[arg(long)]
         strict: bool,
+    },
+    /// `check`, then online: the vendors' credentials and scopes, the app's identity probe, the
+    /// issuer's JWKS at its public URL. One line per check; exit 0 all good, 1 otherwise.
+    Doctor {
+        #[arg(long, short, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Connecting a LiveChat account.
+    Livechat {
+        #[command(subcommand)]
+        command: livechat::LiveChatCommand,
+    },
+    /// Connecting a LivePerson account.
+    Liveperson {
+        #[command(subcommand)]
+        command: liveperson::LivePersonCommand,
     },
     /// LivePerson's signing key: print the one-line public key and `kid` for LivePerson's console,
     /// or generate a new key.
@@ -81,6 +101,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config, strict } => serve::check(&config, strict),
         Command::Run { config } => serve::run(&config),
+        Command::Doctor { config } => doctor::main(&config),
+        Command::Livechat { command } => livechat::main(command),
+        Command::Liveperson { command } => liveperson::main(command),
         #[cfg(feature = "demo")]
         Command::Demo { listen } => serve::demo(listen),
         Command::LivepersonKey {

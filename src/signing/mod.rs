@@ -11,6 +11,9 @@ pub mod keys;
 #[cfg(test)]
 mod vectors;
 
+/// Where the JWKS is served, below the reserved prefix (and so below an issuer).
+pub const JWKS_PATH: &str = "/jwks.json";
+
 use crate::config::Config;
 use bytes::Bytes;
 use jose::JoseError;

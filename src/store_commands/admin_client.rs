@@ -4,7 +4,6 @@ use super::CommandError;
 use crate::config::Config;
 use crate::redact::Secret;
 use crate::store::Row;
-use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
 pub struct AdminClient {
@@ -35,7 +34,7 @@ impl AdminClient {
             .map_err(|err| CommandError::Failed(err.to_string()))?;
         Ok(Self {
             http,
-            base: format!("http://{}", reachable(listen)),
+            base: format!("http://{}", crate::io::reachable(listen)),
             token,
         })
     }
@@ -53,6 +52,39 @@ impl AdminClient {
         body["erased"]
             .as_bool()
             .ok_or_else(|| CommandError::Failed(format!("unexpected answer: {body}")))
+    }
+
+    /// One named value of the running Tether's store.
+    pub async fn value(&self, name: &str) -> Result<Option<String>, CommandError> {
+        let url = self.value_url(name);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|err| self.unreachable(err))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = self.check(response).await?;
+        let data = response
+            .text()
+            .await
+            .map_err(|err| CommandError::Failed(format!("the admin listener's answer: {err}")))?;
+        Ok(Some(data))
+    }
+
+    /// Sets one named value in the running Tether's store.
+    pub async fn set_value(&self, name: &str, data: String) -> Result<(), CommandError> {
+        self.send(self.http.put(self.value_url(name)).body(data))
+            .await
+            .map(drop)
+    }
+
+    fn value_url(&self, name: &str) -> String {
+        let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        format!("{}/store/values/{name}", self.base)
     }
 
     /// Streams the running Tether's rows (`/store/export`, or `/store/backup` with values).
@@ -104,6 +136,11 @@ impl AdminClient {
             .send()
             .await
             .map_err(|err| self.unreachable(err))?;
+        self.check(response).await
+    }
+
+    /// A success, or the refusal as a command error.
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, CommandError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -121,18 +158,5 @@ impl AdminClient {
             "the store file is held by a running Tether, but its admin listener {} does not answer: {err}",
             self.base
         ))
-    }
-}
-
-/// A listener on every interface is reached on loopback.
-fn reachable(listen: SocketAddr) -> SocketAddr {
-    match listen {
-        SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], v4.port()))
-        }
-        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.port()))
-        }
-        other => other,
     }
 }

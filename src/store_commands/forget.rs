@@ -5,7 +5,6 @@ use super::{memory_store_refused, open_redis, CommandError};
 use crate::config::{Config, StoreKind};
 use crate::store::file::OpenError;
 use crate::store::{FileStore, Store};
-use std::time::Duration;
 
 /// What `forget` did.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,16 +39,17 @@ pub async fn forget(config: &Config, user: &str) -> Result<Forgotten, CommandErr
             Err(err) => Err(err.into_store_error().into()),
         },
         StoreKind::Redis => {
+            // Checks Redis answers before the vendors are built on it.
             let store = open_redis(config).await?;
-            // The erasure is logged in Redis: every replica drops its cached tokens.
-            let removed = store.remove_customer(user).await?;
-            store
-                .cache(
-                    &crate::vendors::livechat::tokens::shared_key(user),
-                    Vec::new(),
-                    Duration::ZERO,
-                )
-                .await?;
+            // Erased as a replica erases (every vendor drops its shared cache entries), and
+            // logged in Redis, so every running replica drops what it cached in memory.
+            let extensions = crate::router::build(config)
+                .await
+                .map_err(|err| CommandError::Invalid(err.to_string()))?;
+            let removed = match extensions.eraser {
+                Some(eraser) => eraser.erase(user).await?,
+                None => store.remove_customer(user).await?,
+            };
             Ok(Forgotten {
                 removed,
                 through_running_tether: false,

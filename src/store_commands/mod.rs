@@ -10,11 +10,13 @@ mod backup;
 mod export;
 mod forget;
 mod import;
+mod values;
 
 pub use backup::backup;
 pub use export::export;
 pub use forget::forget;
 pub use import::{import, ImportReport, Progress};
+pub use values::NamedValues;
 
 use crate::config::{Config, StoreKind};
 use crate::store::file::{open_database, OpenError};

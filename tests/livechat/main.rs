@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod durability;
 mod grants;
+mod onboarding;
 mod tokens;
 
 use support::backend::Backend;

@@ -11,6 +11,7 @@ mod code_flow;
 mod config;
 mod implicit;
 mod jose_check;
+mod onboarding;
 mod popup;
 mod probing;
 mod relying_party;

@@ -312,7 +312,7 @@ impl AccountsClient {
 }
 
 /// One request, read whole; Err is a network failure (worth a retry).
-async fn send(request: RequestBuilder) -> Result<Answer, String> {
+pub(crate) async fn send(request: RequestBuilder) -> Result<Answer, String> {
     let response = request.send().await.map_err(|err| network_error(&err))?;
     let status = response.status();
     let cookie_secret = cookie_secret(

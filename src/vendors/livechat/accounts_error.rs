@@ -9,6 +9,10 @@ pub enum AccountsError {
     /// A definite refusal (bad client, bad grant, missing scope): 502, no retry.
     #[error("LiveChat accounts refused: {0}")]
     Rejected(String),
+    /// No agent refresh token: none configured, none kept in the store by `tether livechat
+    /// authorize`. 503 like an outage (proxying goes on); /readyz and `tether doctor` say why.
+    #[error("LiveChat is not connected: no agent refresh token in livechat.refresh_token or the store; run `tether livechat authorize --config PATH`")]
+    NotAuthorized,
     /// The accounts server does not know the customer Tether has on record for this user.
     #[error("LiveChat does not know the recorded customer: {0}")]
     UnknownCustomer(String),

@@ -48,6 +48,9 @@ pub(crate) struct AgentTokenBody {
     pub(crate) access_token: String,
     pub(crate) refresh_token: Option<String>,
     pub(crate) expires_in: u64,
+    /// Comma-separated, as `GET /v2/info` has it.
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
 }
 
 #[derive(Deserialize)]

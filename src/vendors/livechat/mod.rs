@@ -14,6 +14,7 @@ pub mod accounts;
 mod accounts_error;
 mod agent;
 pub mod answers;
+pub mod authorize;
 pub mod profile;
 mod ready;
 pub mod tokens;
@@ -172,7 +173,9 @@ impl LiveChat {
 /// How a failed token request is answered.
 fn refusal_for(err: &TokenError) -> Refusal {
     match err {
-        TokenError::Accounts(AccountsError::Unavailable(_)) => Refusal::VendorUnavailable(NAME),
+        TokenError::Accounts(AccountsError::Unavailable(_) | AccountsError::NotAuthorized) => {
+            Refusal::VendorUnavailable(NAME)
+        }
         TokenError::Store(_) => Refusal::VendorUnavailable(NAME),
         TokenError::Accounts(AccountsError::Rejected(_)) => Refusal::VendorRejected(NAME),
         TokenError::Accounts(AccountsError::UnknownCustomer(_)) | TokenError::CustomerMismatch => {

@@ -4,6 +4,7 @@
 //! - this module: the vendor, the page's endpoints (`{prefix}/liveperson/token`, `/code`,
 //!   `/identity`, `/identity.js`), discovery, and the per-user JWT cache;
 //! - `oauth`: the endpoints LivePerson's side calls (`/oauth/token`, `/oauth/authorize`);
+//! - `console`: the endpoints' paths, and what the brand enters in LivePerson's console;
 //! - `claims` and `sdes`: what a token says; `codes`: Code Flow codes; `client_auth`: who may
 //!   redeem them; `params`: OAuth parameters;
 //! - `identity.js`: the page's identity function and authentication method; `page.js`: the
@@ -12,6 +13,7 @@
 pub mod claims;
 pub mod client_auth;
 pub mod codes;
+pub mod console;
 mod metrics;
 mod oauth;
 pub mod params;
@@ -198,9 +200,9 @@ impl LivePerson {
     fn discovery(&self, issuer: &str) -> Answer {
         let document = json!({
             "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-            "token_endpoint": format!("{issuer}/oauth/token"),
-            "jwks_uri": format!("{issuer}/jwks.json"),
+            "authorization_endpoint": format!("{issuer}{}", console::AUTHORIZE),
+            "token_endpoint": format!("{issuer}{}", console::TOKEN),
+            "jwks_uri": format!("{issuer}{}", console::JWKS),
             "response_types_supported": ["code", "id_token", "token"],
             "response_modes_supported": ["query", "fragment"],
             "subject_types_supported": ["public"],
@@ -357,17 +359,13 @@ impl Vendor for LivePerson {
     }
 
     fn extra_paths(&self) -> &'static [&'static str] {
-        &[
-            "/.well-known/openid-configuration",
-            "/oauth/token",
-            "/oauth/authorize",
-        ]
+        &[console::DISCOVERY, console::TOKEN, console::AUTHORIZE]
     }
 
     fn handle<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Answer> {
         Box::pin(async move {
             match call.path {
-                "/.well-known/openid-configuration" => {
+                console::DISCOVERY => {
                     call.only(GET_HEAD)?;
                     self.discovery(&self.issuer_for(&call.request)?)
                 }
@@ -383,11 +381,11 @@ impl Vendor for LivePerson {
                     call.only(POST)?;
                     self.page(call).await
                 }
-                "/oauth/token" => {
+                console::TOKEN => {
                     call.only(POST)?;
                     self.token_endpoint(call).await
                 }
-                "/oauth/authorize" => {
+                console::AUTHORIZE => {
                     call.only(GET)?;
                     self.authorize(call).await
                 }
