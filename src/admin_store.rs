@@ -153,17 +153,7 @@ impl StoreAdmin {
         };
         match self.eraser.erase(&user).await {
             Ok(erased) => answer(StatusCode::OK, serde_json::json!({ "erased": erased })),
-            Err(err) => {
-                tracing::error!(error = %err, "erasure failed");
-                let mut response = answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"error": "store_unavailable"}),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-                response
-            }
+            Err(err) => store_unavailable(&err),
         }
     }
 
