@@ -96,7 +96,7 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
     let shared = Arc::new(Shared {
         vendors: vendors.list,
         loader,
-        jwks: vendors.signer.map(|signer| signer.jwks()),
+        signer: vendors.signer,
     });
     let probe_limit = ProbeLimit::new(config, &mut registry);
     let config = config.clone();
@@ -136,8 +136,8 @@ struct Shared {
     vendors: Vec<Arc<dyn Vendor>>,
     /// `{prefix}/inject/loader.js`, when `[inject]` puts a vendor on pages.
     loader: Option<Bytes>,
-    /// `{prefix}/jwks.json`, when a vendor signs with Tether's key.
-    jwks: Option<Bytes>,
+    /// Its `{prefix}/jwks.json`, when a vendor signs with Tether's key.
+    signer: Option<Arc<crate::signing::Signer>>,
 }
 
 struct PerCore {
@@ -169,15 +169,15 @@ impl ReservedEndpoints for Router {
 impl Router {
     async fn route(&self, request: Request<Incoming>, subpath: &str, conn: &ConnInfo) -> Answer {
         let shared = &self.0.shared;
-        match (subpath, &shared.loader, &shared.jwks) {
+        match (subpath, &shared.loader, &shared.signer) {
             // The loader is the same for every visitor: browsers may keep it a few minutes.
             ("/inject/loader.js", Some(loader), _) => {
                 crate::refusal::only(request.method(), GET_HEAD)?;
                 return Ok(script(loader.clone(), "public, max-age=300"));
             }
-            (JWKS_PATH, _, Some(jwks)) => {
+            (JWKS_PATH, _, Some(signer)) => {
                 crate::refusal::only(request.method(), GET_HEAD)?;
-                return Ok(public_json(jwks.clone()));
+                return Ok(public_json(signer.jwks()));
             }
             _ => {}
         }

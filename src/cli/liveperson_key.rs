@@ -13,7 +13,7 @@ pub fn liveperson_key(
     use crate::signing::keys;
     let path = match (config, key, generate) {
         (Some(config), _, _) => match config::load_file(&config) {
-            Ok(config) => config.liveperson.signing_key,
+            Ok(config) => config.signing_key().1.to_path_buf(),
             Err(err) => {
                 eprintln!("{err}");
                 return ExitCode::from(EXIT_INVALID);

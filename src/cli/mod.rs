@@ -59,7 +59,7 @@ enum Command {
     /// LivePerson's signing key: print the one-line public key and `kid` for LivePerson's console,
     /// or generate a new key.
     LivepersonKey {
-        /// Read `liveperson.signing_key` from this configuration.
+        /// Read `signing.key` (or `liveperson.signing_key`) from this configuration.
         #[arg(long, short, value_name = "PATH", conflicts_with_all = ["key", "generate"])]
         config: Option<PathBuf>,
         /// Read this key file (PKCS#8 PEM).

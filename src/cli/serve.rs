@@ -66,9 +66,11 @@ pub fn check_named_files(config: &Config) -> Result<(), ConfigError> {
         tls::load_pair(&config.tls.cert, &config.tls.key)
             .map_err(|err| config.origin.error_at(err.key, err.message))?;
     }
-    if config.liveperson.enabled {
+    if config.signs_with_rsa() {
         crate::signing::Signer::load(config)
             .map_err(|(key, why)| config.origin.error_at(key, why))?;
+    }
+    if config.liveperson.enabled {
         if let Some(path) = &config.liveperson.encryption_key {
             crate::signing::keys::load_encryption_key(path)
                 .map_err(|why| config.origin.error_at("liveperson.encryption_key", why))?;

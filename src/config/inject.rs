@@ -38,6 +38,19 @@ pub struct InjectConfig {
     pub liveperson_site_id: String,
     /// Where the lpTag is loaded from; empty: LivePerson's own tag for the site.
     pub liveperson_tag_src: String,
+    /// Zendesk Messaging: the widget snippet, then `loginUser` / `logoutUser`.
+    pub zendesk: bool,
+    /// The Web Widget key (`snippet.js?key=...`).
+    pub zendesk_snippet_key: String,
+    /// Where the widget snippet is loaded from; empty: Zendesk's.
+    pub zendesk_snippet_src: String,
+    /// Intercom: `intercomSettings` with the user's values, then the Messenger script.
+    pub intercom: bool,
+    /// Where the Messenger script is loaded from; empty: Intercom's for the app id.
+    pub intercom_widget_src: String,
+    /// Salesforce: `setIdentityToken` on `onEmbeddedMessagingReady` (the deployment's own
+    /// bootstrap snippet stays the page's, or goes in `extra_html`).
+    pub salesforce: bool,
     /// More markup, added verbatim after Tether's tag.
     pub extra_html: String,
     /// Visitors nobody is logged in as get the vendors' widgets with the vendors' own anonymous
@@ -64,6 +77,12 @@ impl Default for InjectConfig {
             livechat_group: None,
             liveperson_site_id: String::new(),
             liveperson_tag_src: String::new(),
+            zendesk: false,
+            zendesk_snippet_key: String::new(),
+            zendesk_snippet_src: String::new(),
+            intercom: false,
+            intercom_widget_src: String::new(),
+            salesforce: false,
             extra_html: String::new(),
             anonymous_widget: true,
             session_cookie: String::new(),
@@ -73,6 +92,32 @@ impl Default for InjectConfig {
 }
 
 impl InjectConfig {
+    /// Zendesk's widget snippet for the configured key (the snippet finds its key in its own
+    /// URL, by its element id `ze-snippet`).
+    pub fn zendesk_snippet_url(&self) -> String {
+        let base = if self.zendesk_snippet_src.is_empty() {
+            "https://static.zdassets.com/ekr/snippet.js"
+        } else {
+            &self.zendesk_snippet_src
+        };
+        let joiner = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{joiner}key={}", self.zendesk_snippet_key)
+    }
+
+    /// Intercom's Messenger script for `app_id`.
+    pub fn intercom_widget_url(&self, app_id: &str) -> String {
+        if self.intercom_widget_src.is_empty() {
+            format!("https://widget.intercom.io/widget/{app_id}")
+        } else {
+            self.intercom_widget_src.clone()
+        }
+    }
+
+    /// Whether any vendor's part is put on pages.
+    pub fn injects_a_vendor(&self) -> bool {
+        self.livechat || self.liveperson || self.zendesk || self.intercom || self.salesforce
+    }
+
     /// The lpTag script for the configured site.
     pub fn liveperson_tag_url(&self) -> String {
         if self.liveperson_tag_src.is_empty() {
@@ -125,10 +170,10 @@ impl Config {
         if !inject.enabled {
             return Ok(());
         }
-        if !inject.livechat && !inject.liveperson && inject.extra_html.is_empty() {
+        if !inject.injects_a_vendor() && inject.extra_html.is_empty() {
             return at(
                 "inject.enabled",
-                "nothing to inject: enable inject.livechat or inject.liveperson, or set inject.extra_html",
+                "nothing to inject: enable inject.livechat, liveperson, zendesk, intercom or                  salesforce, or set inject.extra_html",
             );
         }
         if inject.paths.is_empty() {
@@ -173,6 +218,7 @@ impl Config {
                 return at("inject.liveperson_tag_src", why);
             }
         }
+        self.validate_inject_chat_vendors()?;
         if !(1..=9).contains(&inject.compression_level) {
             return at(
                 "inject.compression_level",
@@ -185,6 +231,46 @@ impl Config {
             .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !cookie_ok {
             return at("inject.session_cookie", "expected a cookie name");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The Zendesk, Intercom and Salesforce switches of `[inject]`.
+    fn validate_inject_chat_vendors(&self) -> Result<(), ConfigError> {
+        let inject = &self.inject;
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
+        for (on, enabled, key, section) in [
+            (inject.zendesk, self.zendesk.enabled, "inject.zendesk", "[zendesk]"),
+            (inject.intercom, self.intercom.enabled, "inject.intercom", "[intercom]"),
+            (inject.salesforce, self.salesforce.enabled, "inject.salesforce", "[salesforce]"),
+        ] {
+            if on && !enabled {
+                return Err(self.origin.error_at(
+                    key,
+                    format!("this snippet needs {section} enabled = true (or set {key} = false)"),
+                ));
+            }
+        }
+        if inject.zendesk {
+            let key = &inject.zendesk_snippet_key;
+            let key_ok = !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !key_ok {
+                return at(
+                    "inject.zendesk_snippet_key",
+                    "expected the Web Widget key (snippet.js?key=...), from Zendesk's Admin Center",
+                );
+            }
+            if let Some(why) = script_url_error(&inject.zendesk_snippet_url()) {
+                return at("inject.zendesk_snippet_src", why);
+            }
+        }
+        if inject.intercom {
+            if let Some(why) = script_url_error(&inject.intercom_widget_url(&self.intercom.app_id)) {
+                return at("inject.intercom_widget_src", why);
+            }
         }
         Ok(())
     }

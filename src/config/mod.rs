@@ -4,6 +4,7 @@
 //! Key names are part of Tether's public interface (see the README); unknown keys are errors.
 
 mod advice;
+mod chat;
 mod inject;
 mod liveperson;
 mod load;
@@ -12,6 +13,7 @@ pub mod units;
 mod validate;
 
 pub use advice::production_warnings;
+pub use chat::{IntercomConfig, IntercomMode, SalesforceConfig, SigningConfig, ZendeskConfig};
 pub use inject::{InjectConfig, InjectPosition};
 pub use liveperson::{
     is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, LIVEPERSON_REDIRECT,
@@ -51,6 +53,14 @@ pub struct Config {
     pub liveperson: LivePersonConfig,
     #[serde(default)]
     pub inject: InjectConfig,
+    #[serde(default)]
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub zendesk: ZendeskConfig,
+    #[serde(default)]
+    pub intercom: IntercomConfig,
+    #[serde(default)]
+    pub salesforce: SalesforceConfig,
     /// Where this configuration was read from (for errors about the files it names).
     #[serde(skip)]
     pub origin: ConfigOrigin,

@@ -80,6 +80,7 @@ impl Config {
             return at("identity.probe_concurrency", "expected at least 1");
         }
         self.validate_liveperson()?;
+        self.validate_chat_vendors()?;
         self.validate_inject()?;
         self.validate_store()?;
         self.validate_admin()

@@ -1,5 +1,5 @@
-//! Known-answer tests: Tether's JOSE against the worked examples of RFC 7515 (A.2), RFC 7520
-//! (4.1) and RFC 7516 (A.1, A.2). RS256 is deterministic, so the signatures must match byte for
+//! Known-answer tests: Tether's JOSE against the worked examples of RFC 7515 (A.1, A.2), RFC 7520
+//! (4.1, 4.4) and RFC 7516 (A.1, A.2). RS256 is deterministic, so the signatures must match byte for
 //! byte; JWE key wrapping is randomised, so the examples' content keys are unwrapped with an
 //! independent RSA implementation (RustCrypto) and the content encryption is compared.
 
@@ -211,4 +211,32 @@ fn rfc7516_a2_a128cbc_hs256() {
             .unwrap();
     assert_eq!(b64(&ciphertext), b64(&p[3]));
     assert_eq!(b64(&tag), b64(&p[4]));
+}
+
+#[test]
+fn rfc7515_a1_hs256() {
+    let key = super::hs256::SharedKey::new(&unb64(
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+    ));
+    let header = b"{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}";
+    let payload = b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}";
+    assert_eq!(
+        key.compact(header, payload),
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\
+         eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.\
+         dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    );
+}
+
+#[test]
+fn rfc7520_4_4_hs256_with_kid() {
+    let key =
+        super::hs256::SharedKey::new(&unb64("hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg"));
+    let header = br#"{"alg":"HS256","kid":"018c0ae5-4d9b-471b-bfd6-eef314bc7037"}"#;
+    let payload = "It\u{2019}s a dangerous business, Frodo, going out your door. You step onto the road, and if you don't keep your feet, there\u{2019}s no knowing where you might be swept off to.";
+    let token = key.compact(header, payload.as_bytes());
+    assert_eq!(
+        token.rsplit('.').next().unwrap(),
+        "s0h6KThzkfBBBkLspW1h84VsJZFTsPPqMDA7g1Md7p0"
+    );
 }

@@ -141,6 +141,23 @@ impl Call<'_> {
     }
 }
 
+/// `https://<host>{prefix}` from the request's authority (HTTP/2) or Host header: the issuer of
+/// tokens when the configuration names none (development only: replicas behind other names
+/// would sign with other issuers).
+pub fn issuer_from_host(request: &Request<Incoming>, prefix: &str) -> Result<String, Refusal> {
+    let host = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str().to_string()),
+        None => request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .and_then(|host| host.parse::<http::uri::Authority>().ok())
+            .map(|authority| authority.as_str().to_string()),
+    };
+    let host = host.ok_or(Refusal::InvalidHost)?;
+    Ok(format!("https://{host}{prefix}"))
+}
+
 /// What vendors share while they are built: the configuration, the metrics registry, and the
 /// store and signing key, opened for the first vendor that asks.
 pub struct Setup<'a> {

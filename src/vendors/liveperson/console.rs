@@ -41,10 +41,9 @@ pub fn settings(config: &Config) -> Result<Vec<Setting>, (&'static str, String)>
         ));
     }
     let issuer = lp.issuer.trim_end_matches('/');
-    let key =
-        keys::load_signing_key(&lp.signing_key).map_err(|why| ("liveperson.signing_key", why))?;
-    let public_key =
-        keys::console_public_key(&key).map_err(|why| ("liveperson.signing_key", why))?;
+    let (name, path) = config.signing_key();
+    let key = keys::load_signing_key(path).map_err(|why| (name, why))?;
+    let public_key = keys::console_public_key(&key).map_err(|why| (name, why))?;
     let flow = match lp.page_flow {
         PageFlow::Jwt => "Implicit Flow (the page hands LivePerson a signed JWT)",
         PageFlow::Code => "Code Flow (the page hands LivePerson a code; LivePerson redeems it)",

@@ -29,30 +29,22 @@ use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::respond::{private_json, private_json_bytes, public_json, script};
 use crate::signing::jose::Encrypter;
+use crate::signing::cache::SignedCache;
 use crate::signing::Signer;
 use crate::store::Store;
 use bytes::Bytes;
 use claims::ClaimsBuilder;
 use client_auth::ClientAuth;
 use futures_util::future::BoxFuture;
-use http::{header, Request, StatusCode};
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use metrics::Counters;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NAME: &str = "liveperson";
-
-/// A signed JWT kept for its user until shortly before it expires.
-struct CachedJwt {
-    issuer: String,
-    identity: Identity,
-    /// `{"jwt": "..."}`, rendered once.
-    body: Bytes,
-    renew_at: Instant,
-}
 
 pub struct LivePerson {
     signer: Arc<Signer>,
@@ -68,14 +60,11 @@ pub struct LivePerson {
     login_url: String,
     login_return_param: String,
     store: Arc<dyn Store>,
-    jwt_cache: moka::sync::Cache<String, Arc<CachedJwt>>,
+    jwt_cache: SignedCache,
     identity_script: Bytes,
     page: Option<PagePart>,
     counters: Counters,
 }
-
-/// Most users whose signed JWTs are kept in memory.
-const JWT_CACHE_CAPACITY: u64 = 1_000_000;
 
 /// The vendor, when `[liveperson]` is enabled.
 pub fn build(setup: &mut Setup<'_>) -> Result<Option<Arc<dyn Vendor>>, StartError> {
@@ -153,10 +142,7 @@ impl LivePerson {
             login_url: lp.login_url.clone(),
             login_return_param: lp.login_return_param.clone(),
             store,
-            jwt_cache: moka::sync::Cache::builder()
-                .max_capacity(JWT_CACHE_CAPACITY)
-                .time_to_live(lp.token_ttl)
-                .build(),
+            jwt_cache: SignedCache::new(lp.token_ttl),
             identity_script: Bytes::from(script_source),
             page,
             counters,
@@ -181,20 +167,10 @@ impl LivePerson {
     /// The issuer for a request: the configured one, or `https://<host>{prefix}` from the
     /// request's authority (HTTP/2) or Host header.
     fn issuer_for(&self, request: &Request<Incoming>) -> Result<String, Refusal> {
-        if let Some(issuer) = &self.issuer {
-            return Ok(issuer.clone());
+        match &self.issuer {
+            Some(issuer) => Ok(issuer.clone()),
+            None => super::issuer_from_host(request, &self.prefix),
         }
-        let host = match request.uri().authority() {
-            Some(authority) => Some(authority.as_str().to_string()),
-            None => request
-                .headers()
-                .get(header::HOST)
-                .and_then(|host| host.to_str().ok())
-                .and_then(|host| host.parse::<http::uri::Authority>().ok())
-                .map(|authority| authority.as_str().to_string()),
-        };
-        let host = host.ok_or(Refusal::InvalidHost)?;
-        Ok(format!("https://{host}{}", self.prefix))
     }
 
     fn discovery(&self, issuer: &str) -> Answer {
@@ -220,29 +196,13 @@ impl LivePerson {
     /// Implicit Flow: `{"jwt": ...}`, from the cache while the user, their claims and the issuer
     /// are unchanged and the token is not close to expiry.
     fn page_token(&self, issuer: &str, user: &Identity) -> Answer {
-        if let Some(cached) = self.jwt_cache.get(&user.user_id) {
-            if cached.renew_at > Instant::now()
-                && cached.issuer == issuer
-                && cached.identity == *user
-            {
-                self.counters.tokens_cached.inc();
-                return Ok(private_json_bytes(StatusCode::OK, cached.body.clone()));
-            }
+        if let Some(body) = self.jwt_cache.get(issuer, user) {
+            self.counters.tokens_cached.inc();
+            return Ok(private_json_bytes(StatusCode::OK, body));
         }
         let token = self.id_token(issuer, user, None)?;
         let body = Bytes::from(json!({ "jwt": token }).to_string());
-        let ttl = self.claims.ttl();
-        // Renew when a tenth of the lifetime is left (between 30 s and 5 minutes before expiry).
-        let margin = (ttl / 10).clamp(Duration::from_secs(30), Duration::from_secs(300));
-        self.jwt_cache.insert(
-            user.user_id.clone(),
-            Arc::new(CachedJwt {
-                issuer: issuer.to_string(),
-                identity: user.clone(),
-                body: body.clone(),
-                renew_at: Instant::now() + ttl.saturating_sub(margin),
-            }),
-        );
+        self.jwt_cache.insert(issuer, user, body.clone());
         Ok(private_json_bytes(StatusCode::OK, body))
     }
 
@@ -403,7 +363,7 @@ impl Vendor for LivePerson {
     }
 
     fn forget_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()> {
-        self.jwt_cache.invalidate(user);
+        self.jwt_cache.forget(user);
         Box::pin(async {})
     }
 
@@ -412,15 +372,7 @@ impl Vendor for LivePerson {
         erased: &'a HashSet<&'a str>,
         everything: bool,
     ) -> BoxFuture<'a, ()> {
-        if everything {
-            self.jwt_cache.invalidate_all();
-        } else if !erased.is_empty() {
-            for (user, _) in self.jwt_cache.iter() {
-                if erased.contains(crate::store::user_hash(&user).as_str()) {
-                    self.jwt_cache.invalidate(user.as_str());
-                }
-            }
-        }
+        self.jwt_cache.forget_erased(erased, everything);
         Box::pin(async {})
     }
 }
