@@ -1,7 +1,7 @@
 //! `tether demo`: the newcomer's tour. Starts a small demo app (log in as any name; it answers the
 //! identity probe; its pages carry no Tether code), the sandbox (LiveChat's accounts server and
-//! the stand-ins for LiveChat's widget and LivePerson's lpTag), and Tether in front of the app
-//! with a self-signed certificate and `[inject]` on, then prints the URL to open.
+//! the stand-ins for the five vendors' widgets), and Tether in front of the app with a
+//! self-signed certificate and `[inject]` on, then prints the URL to open.
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -35,9 +35,10 @@ pub async fn run(listen: SocketAddr) -> Result<(), String> {
     println!(
         "\nTether demo\n\
          \x20 open        https://localhost:{port}/   (a self-signed certificate: accept the browser's warning)\n\
-         \x20 then        log in as alice: two chat bubbles (the sandbox's stand-ins for LiveChat's widget\n\
-         \x20             and LivePerson's lpTag, put on the app's page by Tether) name her verified\n\
-         \x20             customer; log out, log in as bob, then alice again: she keeps her customer\n\
+         \x20 then        log in as alice: five chat bubbles (the sandbox's stand-ins for LiveChat's widget,\n\
+         \x20             LivePerson's lpTag, Zendesk's messenger, Intercom's Messenger and a Salesforce\n\
+         \x20             deployment, put on the app's page by Tether) each name her, as verified by that\n\
+         \x20             vendor's rules; log out, log in as bob, then alice again: she keeps her customer\n\
          \x20 the app     http://{app} (no Tether code in its pages; it answers the probe at /whoami)\n\
          \x20 LiveChat    sandbox accounts server at {accounts} (state: {accounts}/sandbox/state)\n\
          \x20 admin       http://{admin}/metrics\n\
@@ -88,13 +89,31 @@ enabled = true
 client_id = "demo-liveperson"
 client_secret = "demo-liveperson-secret"
 signing_key = "{signing_key}"
+[zendesk]
+enabled = true
+key_id = "{zendesk_kid}"
+secret = "{zendesk_secret}"
+[intercom]
+enabled = true
+app_id = "{intercom_app}"
+secret = "{intercom_secret}"
+[salesforce]
+enabled = true
 [inject]
 enabled = true
 livechat = true
 liveperson = true
+zendesk = true
+intercom = true
+salesforce = true
 liveperson_site_id = "12345678"
 livechat_widget_src = "{accounts}/sandbox/widget/livechat.js"
 liveperson_tag_src = "{accounts}/sandbox/widget/lptag.js"
+zendesk_snippet_key = "{zendesk_widget}"
+zendesk_snippet_src = "{accounts}/sandbox/widget/zendesk.js"
+intercom_widget_src = "{accounts}/sandbox/widget/intercom.js"
+# A Salesforce deployment's own bootstrap snippet, as a brand pastes it on its pages.
+extra_html = """<script src="{accounts}/sandbox/widget/salesforce.js" onload="embeddedservice_bootstrap.init('00D000000000001', 'Web', 'https://brand.my.site.com/ESWWeb', {{}})"></script>"""
 session_cookie = "demo_session"
 "#,
         signing_key = dir.join("liveperson-signing.pem").display(),
@@ -105,6 +124,11 @@ session_cookie = "demo_session"
         secret = defaults.client_secret,
         refresh = defaults.refresh_token,
         accounts = sandbox.url(),
+        zendesk_kid = defaults.widgets.zendesk.key_id,
+        zendesk_secret = defaults.widgets.zendesk.secret,
+        zendesk_widget = defaults.widgets.zendesk.widget_key,
+        intercom_app = defaults.widgets.intercom.app_id,
+        intercom_secret = defaults.widgets.intercom.secret,
     );
     crate::config::parse_str(&text, "demo", &|_| None).map_err(|err| err.to_string())
 }
@@ -233,8 +257,9 @@ fn page(user: Option<&str>) -> String {
         Some(user) => format!(
             r#"<p>Logged in as <b>{user}</b>. <a href="/logout">Log out</a></p>
 <p>This page has no Tether code in it: Tether adds its loader as the page streams through, and
-the chat bubbles in the corner are the sandbox's stand-ins for LiveChat's widget and
-LivePerson's lpTag, naming the customer each vendor was told about.</p>"#
+the chat bubbles in the corner are the sandbox's stand-ins for LiveChat's widget, LivePerson's
+lpTag, Zendesk's messenger, Intercom's Messenger and a Salesforce deployment, each naming the
+user as that vendor verified it.</p>"#
         ),
     };
     format!(

@@ -49,7 +49,7 @@ pub async fn examine(config: &Config) -> Vec<Finding> {
         false => run_checks(config).await,
     };
     findings.push(identity_probe(config).await);
-    if config.liveperson.enabled {
+    if config.signs_with_rsa() {
         findings.push(issuer_jwks(config).await);
     }
     findings
@@ -236,8 +236,9 @@ fn remedy_for(name: &str) -> Option<String> {
              401, 403 or a redirect without one"
         }
         "jwks" => {
-            "set liveperson.issuer to the public https URL of Tether's prefix, and make it \
-             reachable from the Internet (LivePerson fetches the keys from there)"
+            "set liveperson.issuer (or salesforce.issuer) to the public https URL of Tether's \
+             prefix, and make it reachable from the Internet (the vendors fetch the keys from \
+             there)"
         }
         "certificate" => "renew the certificate (tls.cert)",
         _ => return None,

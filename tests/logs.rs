@@ -53,7 +53,8 @@ async fn no_secret_is_logged_even_at_trace() {
             let _ = response.bytes().await;
         }
     }
-    let liveperson_secrets = liveperson_flows(&certs, &app).await;
+    let mut liveperson_secrets = liveperson_flows(&certs, &app).await;
+    liveperson_secrets.extend(chat_vendor_flows(&certs, &app).await);
     unreachable_redis_with_a_password(&certs, &app).await;
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -89,6 +90,53 @@ async fn no_secret_is_logged_even_at_trace() {
         "secrets in the logs:\n{}",
         leaks.join("\n")
     );
+}
+
+/// Zendesk, Intercom and Salesforce with their secrets in the configuration (read from a file,
+/// as `${NAME}` would put them there) and tokens in flight; returns what must not be logged.
+async fn chat_vendor_flows(certs: &TestCerts, app: &backend::Backend) -> Vec<String> {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("signing.pem");
+    std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
+    let text = format!(
+        "[upstream]\nurl = \"http://{app}\"\n[store]\nkind = \"memory\"\n\
+         [signing]\nkey = \"{key}\"\n\
+         [zendesk]\nenabled = true\nkey_id = \"kid-1\"\nsecret = \"zendesk-{SECRET}\"\n\
+         [intercom]\nenabled = true\napp_id = \"abc\"\nsecret = \"intercom-{SECRET}\"\n\
+         [salesforce]\nenabled = true\n",
+        app = app.addr,
+        key = key.display(),
+    );
+    let parsed = tether::config::parse_str(&text, "vendors.toml", &|_| None).unwrap();
+    tracing::debug!(config = ?parsed, "a configuration with the vendors' secrets, as Debug");
+    let mut config = config_for(app.addr, certs);
+    config.log.access_log = true;
+    config.store.kind = tether::config::StoreKind::Memory;
+    config.signing = parsed.signing;
+    config.zendesk = parsed.zendesk;
+    config.intercom = parsed.intercom;
+    config.salesforce = parsed.salesforce;
+    let tether = TestTether::start(config).await;
+    let client = certs.client();
+    let mut secrets = Vec::new();
+    for (path, field) in [
+        ("/zendesk/jwt", "jwt"),
+        ("/intercom/settings", "intercom_user_jwt"),
+        ("/salesforce/jwt", "jwt"),
+    ] {
+        let body: serde_json::Value = client
+            .get(format!("{}/.tether{path}", tether.https))
+            .header("cookie", "session=bob; intercom-session-abc=s")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body[field].as_str().unwrap();
+        secrets.push(token.rsplit('.').next().unwrap().to_string());
+    }
+    secrets
 }
 
 /// A Redis URL carrying a password, with nothing listening: connection errors are logged, the

@@ -1,5 +1,5 @@
 //! The `tether` command: `run`, `check`, `doctor`, `demo`, `livechat authorize`, `liveperson
-//! console`, `liveperson-key`, `store ...`, `--version`.
+//! console`, `liveperson-key`, `salesforce jwk`, `store ...`, `--version`.
 //! Exit codes: 0 clean shutdown or valid configuration, 2 invalid configuration or arguments,
 //! 1 any other fatal error. Each command's body lives in its own module.
 
@@ -7,6 +7,7 @@ mod doctor;
 mod livechat;
 mod liveperson;
 mod liveperson_key;
+mod salesforce;
 mod serve;
 mod store;
 
@@ -56,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: liveperson::LivePersonCommand,
     },
+    /// Connecting a Salesforce deployment.
+    Salesforce {
+        #[command(subcommand)]
+        command: salesforce::SalesforceCommand,
+    },
     /// LivePerson's signing key: print the one-line public key and `kid` for LivePerson's console,
     /// or generate a new key.
     LivepersonKey {
@@ -104,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::Doctor { config } => doctor::main(&config),
         Command::Livechat { command } => livechat::main(command),
         Command::Liveperson { command } => liveperson::main(command),
+        Command::Salesforce { command } => salesforce::main(command),
         #[cfg(feature = "demo")]
         Command::Demo { listen } => serve::demo(listen),
         Command::LivepersonKey {

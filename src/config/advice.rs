@@ -13,6 +13,15 @@ pub fn production_warnings(config: &Config) -> Vec<ConfigError> {
             "empty: the issuer is then taken from each request's host, so replicas or host names that differ sign tokens LivePerson rejects; set it to https://<your host>/.tether",
         );
     }
+    if config.salesforce.enabled
+        && config.salesforce.issuer.is_empty()
+        && config.liveperson.issuer.is_empty()
+    {
+        warn(
+            "salesforce.issuer",
+            "empty: the issuer is then taken from each request's host, and it must equal the keyset's issuer in Salesforce; set it",
+        );
+    }
     if config.tls.self_signed && !config.server.listen.ip().is_loopback() {
         warn(
             "tls.self_signed",

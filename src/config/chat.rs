@@ -120,7 +120,8 @@ impl Config {
 
     pub(super) fn validate_chat_vendors(&self) -> Result<(), ConfigError> {
         let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
-        let ttl_ok = |ttl: Duration, max: u64| ttl >= Duration::from_secs(60) && ttl.as_secs() <= max;
+        let ttl_ok =
+            |ttl: Duration, max: u64| ttl >= Duration::from_secs(60) && ttl.as_secs() <= max;
         let zendesk = &self.zendesk;
         if zendesk.enabled {
             if zendesk.key_id.is_empty() {

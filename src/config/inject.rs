@@ -242,9 +242,24 @@ impl Config {
         let inject = &self.inject;
         let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
         for (on, enabled, key, section) in [
-            (inject.zendesk, self.zendesk.enabled, "inject.zendesk", "[zendesk]"),
-            (inject.intercom, self.intercom.enabled, "inject.intercom", "[intercom]"),
-            (inject.salesforce, self.salesforce.enabled, "inject.salesforce", "[salesforce]"),
+            (
+                inject.zendesk,
+                self.zendesk.enabled,
+                "inject.zendesk",
+                "[zendesk]",
+            ),
+            (
+                inject.intercom,
+                self.intercom.enabled,
+                "inject.intercom",
+                "[intercom]",
+            ),
+            (
+                inject.salesforce,
+                self.salesforce.enabled,
+                "inject.salesforce",
+                "[salesforce]",
+            ),
         ] {
             if on && !enabled {
                 return Err(self.origin.error_at(
@@ -255,8 +270,8 @@ impl Config {
         }
         if inject.zendesk {
             let key = &inject.zendesk_snippet_key;
-            let key_ok = !key.is_empty()
-                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            let key_ok =
+                !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !key_ok {
                 return at(
                     "inject.zendesk_snippet_key",
@@ -268,7 +283,8 @@ impl Config {
             }
         }
         if inject.intercom {
-            if let Some(why) = script_url_error(&inject.intercom_widget_url(&self.intercom.app_id)) {
+            if let Some(why) = script_url_error(&inject.intercom_widget_url(&self.intercom.app_id))
+            {
                 return at("inject.intercom_widget_src", why);
             }
         }

@@ -35,10 +35,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The file a configuration came from, kept so later checks (files it names) can point into it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConfigOrigin {
     pub file: String,
+    /// The text as parsed (`${NAME}` substituted): secrets, so never in Debug.
     pub text: String,
+}
+
+impl std::fmt::Debug for ConfigOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigOrigin")
+            .field("file", &self.file)
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .finish()
+    }
 }
 
 impl ConfigOrigin {
@@ -56,14 +66,20 @@ impl ConfigOrigin {
     }
 }
 
+/// Where `key` is written; for a key left out, where its section is (the error is about what
+/// that section lacks).
 fn find_span(root: &Spanned<DeTable<'_>>, key: &str) -> Option<Range<usize>> {
     let mut table = root.get_ref();
+    let mut section = None;
     let mut parts = key.split('.').peekable();
     while let Some(part) = parts.next() {
-        let value = table.get(part)?;
+        let Some(value) = table.get(part) else {
+            return section;
+        };
         if parts.peek().is_none() {
             return Some(value.span());
         }
+        section = Some(value.span());
         table = value.get_ref().as_table()?;
     }
     None

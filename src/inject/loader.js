@@ -22,11 +22,13 @@
     },
     anonymousWidget: {{ANONYMOUS_WIDGET}},
     nonce: nonce,
-    /* Adds a script to the page, with the page's nonce. */
-    load: function (src) {
+    /* Adds a script to the page, with the page's nonce (and an element id, for vendors'
+     * scripts that find themselves by it). */
+    load: function (src, id) {
       var script = document.createElement("script");
       script.async = true;
       script.src = src;
+      if (id) script.id = id;
       if (nonce) script.nonce = nonce;
       (document.head || document.documentElement).appendChild(script);
       return script;

@@ -41,7 +41,9 @@ impl SignedCache {
     /// The kept answer for this user, issuer and identity, unless it is due for renewal.
     pub fn get(&self, issuer: &str, identity: &Identity) -> Option<Bytes> {
         let cached = self.entries.get(&identity.user_id)?;
-        (cached.renew_at > Instant::now() && cached.issuer == issuer && cached.identity == *identity)
+        (cached.renew_at > Instant::now()
+            && cached.issuer == issuer
+            && cached.identity == *identity)
             .then(|| cached.body.clone())
     }
 

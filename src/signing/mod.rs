@@ -113,7 +113,10 @@ impl Signer {
     pub fn active_jwk(&self) -> Result<Value, String> {
         let period = Certifier::period(crate::clock::now_secs());
         let published = &self.published[0];
-        let certifier = published.certifier.as_ref().expect("the active key is held");
+        let certifier = published
+            .certifier
+            .as_ref()
+            .expect("the active key is held");
         let mut jwk = published.jwk.clone();
         jwk["x5c"] = json!([certifier.x5c(period)?]);
         Ok(jwk)

@@ -219,7 +219,8 @@ fn rfc7515_a1_hs256() {
         "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
     ));
     let header = b"{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}";
-    let payload = b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}";
+    let payload =
+        b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}";
     assert_eq!(
         key.compact(header, payload),
         "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\
@@ -230,8 +231,7 @@ fn rfc7515_a1_hs256() {
 
 #[test]
 fn rfc7520_4_4_hs256_with_kid() {
-    let key =
-        super::hs256::SharedKey::new(&unb64("hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg"));
+    let key = super::hs256::SharedKey::new(&unb64("hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg"));
     let header = br#"{"alg":"HS256","kid":"018c0ae5-4d9b-471b-bfd6-eef314bc7037"}"#;
     let payload = "It\u{2019}s a dangerous business, Frodo, going out your door. You step onto the road, and if you don't keep your feet, there\u{2019}s no knowing where you might be swept off to.";
     let token = key.compact(header, payload.as_bytes());

@@ -51,9 +51,10 @@ impl Certifier {
         };
         let mut params = CertificateParams::new(Vec::<String>::new())
             .map_err(|err| format!("certificate: {err}"))?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("Tether signing key {}", self.kid));
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("Tether signing key {}", self.kid),
+        );
         params.not_before = at(start.saturating_sub(86_400))?;
         params.not_after = at(start + VALIDITY_SECS)?;
         let digest = aws_lc_rs::digest::digest(

@@ -7,8 +7,11 @@
 //! Below the vendors, named by none of them: who is signed in (`identity`), the signing keys
 //! and JWKS (`signing`), the store, the refusals and answers (`refusal`, `respond`).
 
+pub mod intercom;
 pub mod livechat;
 pub mod liveperson;
+pub mod salesforce;
+pub mod zendesk;
 
 use crate::config::Config;
 use crate::health::ReadinessCheck;
@@ -31,7 +34,13 @@ use std::sync::Arc;
 type Build = fn(&mut Setup<'_>) -> Result<Option<Arc<dyn Vendor>>, StartError>;
 
 /// Every vendor Tether knows, in the order their page parts run.
-const VENDORS: &[Build] = &[livechat::build, liveperson::build];
+const VENDORS: &[Build] = &[
+    livechat::build,
+    liveperson::build,
+    zendesk::build,
+    intercom::build,
+    salesforce::build,
+];
 
 pub trait Vendor: Send + Sync + 'static {
     /// The config section and the path segment.
@@ -138,6 +147,15 @@ impl Call<'_> {
     /// The signed-in user; 401 when nobody is.
     pub async fn user(&self) -> Result<Identity, Refusal> {
         self.visitor().await?.ok_or(Refusal::NotAuthenticated)
+    }
+}
+
+/// Says on an answer whose page key the signed-in user has (the page script compares it with
+/// the user its widget last knew); nothing until the store has the key's secret.
+pub fn tag_user_key(reply: &mut crate::respond::Reply, keys: &UserKeys, user: &str) {
+    if let Some(key) = keys.key_for(user) {
+        let value = http::HeaderValue::from_str(&key).expect("hex is a valid header value");
+        reply.headers_mut().insert("x-tether-user-key", value);
     }
 }
 

@@ -6,6 +6,8 @@ mod support;
 
 mod app;
 mod browser;
+mod chat_vendors;
+mod demo;
 mod pages;
 mod single_page;
 

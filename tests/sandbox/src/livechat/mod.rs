@@ -74,6 +74,8 @@ pub struct SandboxConfig {
     pub redirect_uris: Vec<String>,
     /// The license's region: Chat API calls on the global host are then misdirected.
     pub region: Option<String>,
+    /// The other vendors' accounts, for the widget stand-ins this server serves.
+    pub widgets: crate::widgets::WidgetAccounts,
 }
 
 impl Default for SandboxConfig {
@@ -90,6 +92,7 @@ impl Default for SandboxConfig {
             agent_scope: "customers:own,customers:rw,chats--all:rw".into(),
             redirect_uris: vec!["http://127.0.0.1:8788/callback".into()],
             region: None,
+            widgets: Default::default(),
         }
     }
 }
@@ -426,7 +429,7 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
         (&Method::GET, "/sandbox/state") => inspect(state),
         (&Method::GET, "/sandbox/token-owner") => token_owner(state, &call),
         (&Method::GET, path) if path.starts_with("/sandbox/widget/") => {
-            crate::widgets::script(path).unwrap_or_else(|| {
+            crate::widgets::script(path, &state.config.widgets).unwrap_or_else(|| {
                 json(
                     StatusCode::NOT_FOUND,
                     serde_json::json!({ "error": "not_found" }),
