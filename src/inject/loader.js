@@ -22,6 +22,27 @@
     },
     anonymousWidget: {{ANONYMOUS_WIDGET}},
     nonce: nonce,
+    /* GETs one of Tether's endpoints for the signed-in visitor: resolves {key, body} (key: the
+     * user's page key), or null when nobody is signed in (401); rejects on other failures. A
+     * body nobody reads is cancelled (Chromium keeps it pending, holding a connection). */
+    ask: function (path) {
+      return fetch(this.prefix + path, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Accept": "application/json" }
+      }).then(function (response) {
+        var cancel = function () {
+          if (response.body) response.body.cancel().catch(function () {});
+        };
+        if (response.status === 401) { cancel(); return null; }
+        if (!response.ok) {
+          cancel();
+          throw new Error("tether: " + path + " answered HTTP " + response.status);
+        }
+        var key = response.headers.get("X-Tether-User-Key") || "";
+        return response.json().then(function (body) { return { key: key, body: body }; });
+      });
+    },
     /* Adds a script to the page, with the page's nonce (and an element id, for vendors'
      * scripts that find themselves by it). */
     load: function (src, id) {

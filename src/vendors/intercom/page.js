@@ -11,32 +11,19 @@
   // identified update (Intercom refuses an update without them), and shuts the Messenger down
   // and boots it again when the user changed; `TetherIntercom.logout()` shuts it down. With
   // `intercom_user_jwt`, the values are renewed before they expire.
-  var ENDPOINT = tether.prefix + "/intercom/settings";
   var VALUE_KEYS = ["app_id", "user_id", "intercom_user_jwt", "user_hash", "email", "name"];
   var current = null; // the page key of the user the Messenger was booted for ("" anonymous)
   var renewal = null;
 
   /* Resolves the values for whoever is signed in (null: nobody). */
   function fetchValues() {
-    return fetch(ENDPOINT, {
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Accept": "application/json" }
-    }).then(function (response) {
-      if (response.status === 401) {
-        if (response.body) response.body.cancel().catch(function () {});
-        return null;
-      }
-      if (!response.ok) {
-        if (response.body) response.body.cancel().catch(function () {});
-        throw new Error("tether: Intercom settings request failed with HTTP " + response.status);
-      }
-      var key = response.headers.get("X-Tether-User-Key") || "";
-      return response.json().then(function (body) {
-        var values = {};
-        VALUE_KEYS.forEach(function (name) { if (name in body) values[name] = body[name]; });
-        return { key: key, values: values, expiresIn: body.expires_in || 0 };
+    return tether.ask("/intercom/settings").then(function (answer) {
+      if (!answer) return null;
+      var values = {};
+      VALUE_KEYS.forEach(function (name) {
+        if (name in answer.body) values[name] = answer.body[name];
       });
+      return { key: answer.key, values: values, expiresIn: answer.body.expires_in || 0 };
     });
   }
 

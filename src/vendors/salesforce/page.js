@@ -9,7 +9,6 @@
   // 30-second window. When the user the messaging session was for went away or changed, it
   // calls `clearSession(true)` first (Salesforce fires ready again after it), and
   // `TetherSalesforce.logout()` does that for a single-page app's logout.
-  var ENDPOINT = tether.prefix + "/salesforce/jwt";
   var KNOWN = "tether.salesforce.user"; // the page key of the user the session was for
 
   function known() {
@@ -29,21 +28,8 @@
 
   /* Resolves {jwt, key} for the signed-in user, or null when nobody is signed in. */
   function fetchToken() {
-    return fetch(ENDPOINT, {
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Accept": "application/json" }
-    }).then(function (response) {
-      if (response.status === 401) {
-        if (response.body) response.body.cancel().catch(function () {});
-        return null;
-      }
-      if (!response.ok) {
-        if (response.body) response.body.cancel().catch(function () {});
-        throw new Error("tether: Salesforce token request failed with HTTP " + response.status);
-      }
-      var key = response.headers.get("X-Tether-User-Key") || "";
-      return response.json().then(function (body) { return { jwt: body.jwt, key: key }; });
+    return tether.ask("/salesforce/jwt").then(function (answer) {
+      return answer && { jwt: answer.body.jwt, key: answer.key };
     });
   }
 

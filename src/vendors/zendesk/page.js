@@ -8,7 +8,6 @@
   // anonymous and it knew one (the widget keeps an authenticated conversation across page
   // loads). `TetherZendesk.logout()` does the same for a single-page app's logout, and
   // `TetherZendesk.login()` logs in whoever is signed in now (after a single-page login).
-  var ENDPOINT = tether.prefix + "/zendesk/jwt";
   var KNOWN = "tether.zendesk.user"; // the page key of the user the widget last logged in
   var primed = null; // a token fetched to learn who is signed in, for the first callback
 
@@ -24,21 +23,8 @@
 
   /* Resolves {jwt, key} for the signed-in user, or null when nobody is signed in. */
   function fetchToken() {
-    return fetch(ENDPOINT, {
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Accept": "application/json" }
-    }).then(function (response) {
-      if (response.status === 401) {
-        if (response.body) response.body.cancel().catch(function () {});
-        return null;
-      }
-      if (!response.ok) {
-        if (response.body) response.body.cancel().catch(function () {});
-        throw new Error("tether: Zendesk token request failed with HTTP " + response.status);
-      }
-      var key = response.headers.get("X-Tether-User-Key") || "";
-      return response.json().then(function (body) { return { jwt: body.jwt, key: key }; });
+    return tether.ask("/zendesk/jwt").then(function (answer) {
+      return answer && { jwt: answer.body.jwt, key: answer.key };
     });
   }
 
