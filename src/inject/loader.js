@@ -22,6 +22,22 @@
     },
     anonymousWidget: {{ANONYMOUS_WIDGET}},
     nonce: nonce,
+    /* The page key of the user a vendor's widget last knew (it keeps sessions across page
+     * loads): get() (null: none), set(key) (null forgets). Storage off: null, forgotten. */
+    known: function (vendor) {
+      var name = "tether." + vendor + ".user";
+      return {
+        get: function () {
+          try { return window.localStorage.getItem(name); } catch (e) { return null; }
+        },
+        set: function (key) {
+          try {
+            if (key === null) window.localStorage.removeItem(name);
+            else window.localStorage.setItem(name, key);
+          } catch (e) { /* storage off: the widget is reset on every page instead */ }
+        }
+      };
+    },
     /* GETs one of Tether's endpoints for the signed-in visitor: resolves {key, body} (key: the
      * user's page key), or null when nobody is signed in (401); rejects on other failures. A
      * body nobody reads is cancelled (Chromium keeps it pending, holding a connection). */

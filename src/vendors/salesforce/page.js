@@ -9,17 +9,9 @@
   // 30-second window. When the user the messaging session was for went away or changed, it
   // calls `clearSession(true)` first (Salesforce fires ready again after it), and
   // `TetherSalesforce.logout()` does that for a single-page app's logout.
-  var KNOWN = "tether.salesforce.user"; // the page key of the user the session was for
-
-  function known() {
-    try { return window.localStorage.getItem(KNOWN); } catch (e) { return null; }
-  }
-  function remember(key) {
-    try {
-      if (key === null) window.localStorage.removeItem(KNOWN);
-      else window.localStorage.setItem(KNOWN, key);
-    } catch (e) { /* storage off */ }
-  }
+  var memory = tether.known("salesforce"); // whom the widget's session was for
+  var known = memory.get;
+  var remember = memory.set;
 
   function api() {
     var bootstrap = window.embeddedservice_bootstrap;

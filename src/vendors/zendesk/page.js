@@ -8,18 +8,10 @@
   // anonymous and it knew one (the widget keeps an authenticated conversation across page
   // loads). `TetherZendesk.logout()` does the same for a single-page app's logout, and
   // `TetherZendesk.login()` logs in whoever is signed in now (after a single-page login).
-  var KNOWN = "tether.zendesk.user"; // the page key of the user the widget last logged in
+  var memory = tether.known("zendesk"); // whom the widget's session was for
+  var known = memory.get;
+  var remember = memory.set;
   var primed = null; // a token fetched to learn who is signed in, for the first callback
-
-  function known() {
-    try { return window.localStorage.getItem(KNOWN); } catch (e) { return null; }
-  }
-  function remember(key) {
-    try {
-      if (key === null) window.localStorage.removeItem(KNOWN);
-      else window.localStorage.setItem(KNOWN, key);
-    } catch (e) { /* storage off: the widget is logged out on every page instead */ }
-  }
 
   /* Resolves {jwt, key} for the signed-in user, or null when nobody is signed in. */
   function fetchToken() {
