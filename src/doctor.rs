@@ -10,7 +10,7 @@
 use crate::admin::UpstreamReachable;
 use crate::config::{Config, StoreKind};
 use crate::health::ReadinessCheck;
-use crate::identity::{IdentityResolver, ProbeLimit};
+use crate::identity::{IdentityResolver, IdentityShared};
 use crate::metrics::Registry;
 use crate::proxy::ConnInfo;
 use crate::signing::Signer;
@@ -139,17 +139,34 @@ async fn ask_running_tether(config: &Config) -> Vec<Finding> {
 /// What the app answers for a visitor nobody signed in: it must say "nobody", not fail.
 async fn identity_probe(config: &Config) -> Finding {
     use crate::config::IdentitySource;
-    if config.identity.source == IdentitySource::Header {
-        return Finding::new(
-            "identity",
-            Ok(format!(
-                "{} from the trusted gateway (nothing to probe)",
-                config.identity.user_header
-            )),
-        );
+    match config.identity.source {
+        IdentitySource::Header => {
+            return Finding::new(
+                "identity",
+                Ok(format!(
+                    "{} from the trusted gateway (nothing to probe)",
+                    config.identity.user_header
+                )),
+            )
+        }
+        IdentitySource::Jwt => {
+            let jwt = config.identity.jwt_settings();
+            let from = match (&jwt.cookie, &jwt.header) {
+                (Some(cookie), _) => format!("the {cookie} cookie"),
+                (None, Some(header)) => format!("the {header} header"),
+                (None, None) => "nowhere".into(),
+            };
+            return Finding::new(
+                "identity",
+                Ok(format!(
+                    "signed tokens from {from} (the issuer's keys: identity_keys above)"
+                )),
+            );
+        }
+        IdentitySource::Probe => {}
     }
-    let limit = ProbeLimit::new(config, &mut Registry::default());
-    let resolver = IdentityResolver::new(config, limit);
+    let shared = IdentityShared::new(config, &mut Registry::default());
+    let resolver = IdentityResolver::new(config, &shared);
     let here = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let conn = ConnInfo::new(here, here, true, &[]);
     let outcome = match resolver.resolve(&http::HeaderMap::new(), &conn).await {
@@ -232,9 +249,10 @@ fn remedy_for(name: &str) -> Option<String> {
              `tether livechat authorize` again (or set livechat.sync_customer_profile = false)"
         }
         "identity" => {
-            "identity.probe_path must answer 2xx with the user's headers for a session, and \
-             401, 403 or a redirect without one"
+            "identity.probe_path must answer 2xx with the user (headers, or JSON at \
+             probe_json_user) for a session, and 401, 403 or a redirect without one"
         }
+        "identity_keys" => "check identity.jwks_url (or the preset's team, project or region)",
         "jwks" => {
             "set liveperson.issuer (or salesforce.issuer) to the public https URL of Tether's \
              prefix, and make it reachable from the Internet (the vendors fetch the keys from \

@@ -50,6 +50,9 @@ macro_rules! label_values {
     };
 }
 
+// Other modules name their label values with it too (`crate::metrics::label_values!`).
+pub(crate) use label_values;
+
 /// What `label_values!` implements: the variants and their texts.
 pub trait LabelValue:
     Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static

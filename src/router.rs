@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::erasure::Eraser;
 use crate::health::ReadinessCheck;
-use crate::identity::{IdentityResolver, ProbeLimit};
+use crate::identity::{IdentityResolver, IdentityShared};
 use crate::inject::PageInputs;
 use crate::lifecycle::StartError;
 use crate::metrics::Registry;
@@ -98,12 +98,13 @@ pub async fn build(config: &Config) -> Result<Extensions, StartError> {
         loader,
         signer: vendors.signer,
     });
-    let probe_limit = ProbeLimit::new(config, &mut registry);
+    let identity = IdentityShared::new(config, &mut registry);
+    checks.extend(identity.checks());
     let config = config.clone();
     let endpoints: EndpointsFactory = Arc::new(move || {
         Arc::new(Router(Arc::new(PerCore {
             shared: shared.clone(),
-            identity: IdentityResolver::new(&config, probe_limit.clone()),
+            identity: IdentityResolver::new(&config, &identity),
         }))) as Arc<dyn ReservedEndpoints>
     });
     Ok(Extensions {

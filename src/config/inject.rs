@@ -143,6 +143,18 @@ fn de_paths<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
     Ok(paths)
 }
 
+/// An absolute URL Tether may fetch from: https, or plain http on loopback (test servers).
+pub(super) fn is_fetchable(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "https" => true,
+        Ok(parsed) => {
+            parsed.scheme() == "http"
+                && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+        }
+        Err(_) => false,
+    }
+}
+
 /// A script URL the loader may insert: https, a same-origin path, or plain http on loopback
 /// (the sandbox's stand-ins).
 fn script_url_error(url: &str) -> Option<&'static str> {

@@ -5,6 +5,7 @@
 
 mod advice;
 mod chat;
+mod identity;
 mod inject;
 mod liveperson;
 mod load;
@@ -14,6 +15,7 @@ mod validate;
 
 pub use advice::production_warnings;
 pub use chat::{IntercomConfig, IntercomMode, SalesforceConfig, SigningConfig, ZendeskConfig};
+pub use identity::{IdentityConfig, IdentitySource, JwtKeys, JwtPreset, JwtSettings};
 pub use inject::{InjectConfig, InjectPosition};
 pub use liveperson::{
     is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, LIVEPERSON_REDIRECT,
@@ -21,7 +23,6 @@ pub use liveperson::{
 };
 pub use load::{load_file, parse_str, ConfigError, ConfigOrigin};
 
-use http::HeaderName;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -211,75 +212,6 @@ impl Default for LimitsConfig {
             max_connections: 10_000,
             h2_max_concurrent_streams: 250,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentitySource {
-    /// Ask the app: GET probe_path with the caller's credentials.
-    Probe,
-    /// Trust `user_header` on requests from `server.trusted_proxies`.
-    Header,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IdentityConfig {
-    pub source: IdentitySource,
-    #[serde(deserialize_with = "de_probe_path")]
-    pub probe_path: String,
-    #[serde(deserialize_with = "de_header_name")]
-    pub user_header: HeaderName,
-    #[serde(deserialize_with = "de_opt_header_name")]
-    pub email_header: Option<HeaderName>,
-    #[serde(deserialize_with = "de_opt_header_name")]
-    pub name_header: Option<HeaderName>,
-    /// More header names always stripped from client requests.
-    #[serde(deserialize_with = "de_header_names")]
-    pub protected_headers: Vec<HeaderName>,
-    /// Strip the identity headers from the app's responses too, so internal ids do not leak.
-    pub strip_from_responses: bool,
-    /// probe: how long the app may take to answer the identity probe (then: fail closed, 503).
-    #[serde(deserialize_with = "de_duration")]
-    pub probe_timeout: Duration,
-    /// probe: most probes in flight to the app at once (and so connections for them).
-    pub probe_concurrency: usize,
-    /// probe: how long a token request may wait for a free probe before 503 + Retry-After.
-    #[serde(deserialize_with = "de_duration")]
-    pub probe_queue_timeout: Duration,
-    /// Further app headers mapped to profile claims: (header, claim name), in header order.
-    #[serde(deserialize_with = "de_claims")]
-    pub claims: Vec<(HeaderName, String)>,
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        Self {
-            source: IdentitySource::Probe,
-            probe_path: "/whoami".into(),
-            probe_timeout: Duration::from_secs(2),
-            probe_concurrency: 64,
-            probe_queue_timeout: Duration::from_secs(1),
-            user_header: HeaderName::from_static("x-authenticated-user"),
-            email_header: Some(HeaderName::from_static("x-authenticated-email")),
-            name_header: Some(HeaderName::from_static("x-authenticated-name")),
-            protected_headers: Vec::new(),
-            strip_from_responses: true,
-            claims: Default::default(),
-        }
-    }
-}
-
-impl IdentityConfig {
-    /// The headers that carry identity (user, email, name, claims). A trusted gateway may set
-    /// them in header mode; `protected_headers` are stripped always and are not listed here.
-    pub fn identity_headers(&self) -> Vec<HeaderName> {
-        let mut names = vec![self.user_header.clone()];
-        names.extend(self.email_header.iter().cloned());
-        names.extend(self.name_header.iter().cloned());
-        names.extend(self.claims.iter().map(|(header, _)| header.clone()));
-        names
     }
 }
 
@@ -533,54 +465,6 @@ fn de_upstream_url<'de, D: Deserializer<'de>>(de: D) -> Result<http::uri::Author
         return Err(fail("credentials are not allowed"));
     }
     Ok(authority.clone())
-}
-
-fn parse_header_name(text: &str) -> Result<HeaderName, String> {
-    HeaderName::from_bytes(text.as_bytes())
-        .map_err(|_| format!("expected an HTTP header name, found {text:?}"))
-}
-
-fn de_header_name<'de, D: Deserializer<'de>>(de: D) -> Result<HeaderName, D::Error> {
-    parse_header_name(&String::deserialize(de)?).map_err(serde::de::Error::custom)
-}
-
-/// An empty string switches an optional header off.
-fn de_opt_header_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<HeaderName>, D::Error> {
-    let text = String::deserialize(de)?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    parse_header_name(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-fn de_header_names<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<HeaderName>, D::Error> {
-    Vec::<String>::deserialize(de)?
-        .iter()
-        .map(|name| parse_header_name(name))
-        .collect::<Result<_, _>>()
-        .map_err(serde::de::Error::custom)
-}
-
-fn de_probe_path<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
-    let text = String::deserialize(de)?;
-    let valid = text.starts_with('/') && text.parse::<http::uri::PathAndQuery>().is_ok();
-    if valid {
-        Ok(text)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "expected a path on the app such as \"/whoami\", found {text:?}"
-        )))
-    }
-}
-
-fn de_claims<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<(HeaderName, String)>, D::Error> {
-    std::collections::BTreeMap::<String, String>::deserialize(de)?
-        .into_iter()
-        .map(|(header, claim)| Ok((parse_header_name(&header)?, claim)))
-        .collect::<Result<_, String>>()
-        .map_err(serde::de::Error::custom)
 }
 
 fn de_prefix<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {

@@ -76,9 +76,7 @@ impl Config {
                 );
             }
         }
-        if self.identity.probe_concurrency == 0 {
-            return at("identity.probe_concurrency", "expected at least 1");
-        }
+        self.validate_identity()?;
         self.validate_liveperson()?;
         self.validate_chat_vendors()?;
         self.validate_inject()?;

@@ -217,6 +217,16 @@ fn answer(request: &Request<Incoming>) -> Response<Body> {
             }
             None => full(StatusCode::UNAUTHORIZED, "text/plain", "nobody"),
         },
+        // The app's own JSON "who am I", and nothing else naming the user.
+        "/api/me" => match session(request) {
+            Some(user) => full(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({"me": {"login": user, "display": format!("User {user}")}})
+                    .to_string(),
+            ),
+            None => full(StatusCode::UNAUTHORIZED, "application/json", "{}"),
+        },
         "/login" => {
             let cookie = match query(request, "user") {
                 None => None,

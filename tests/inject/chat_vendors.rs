@@ -10,6 +10,14 @@ use tether_sandbox::widgets::WidgetAccounts;
 
 /// The three vendors on (only the one under test injected), their widgets the stand-ins.
 async fn world(vendor: &str) -> World {
+    world_with(vendor, |_| {}).await
+}
+
+/// The same, then `configure`.
+pub async fn world_with(
+    vendor: &str,
+    configure: impl FnOnce(&mut tether::Config) + Send + 'static,
+) -> World {
     let keys = tempfile::tempdir().unwrap().keep();
     let key = keys.join("signing.pem");
     std::fs::write(&key, tether::testing::signing::generate_pem().unwrap()).unwrap();
@@ -47,12 +55,13 @@ async fn world(vendor: &str) -> World {
                 );
             }
         }
+        configure(config);
     })
     .await
 }
 
 /// Signs `user` in ("" signs out) through the app's login, landing on its page.
-async fn visit_as(browser: &mut Browser, world: &World, user: &str) {
+pub async fn visit_as(browser: &mut Browser, world: &World, user: &str) {
     browser
         .goto(&format!(
             "{}/login?user={user}&next=%2Fspa",

@@ -8,6 +8,7 @@ mod app;
 mod browser;
 mod chat_vendors;
 mod demo;
+mod identity_sources;
 mod pages;
 mod single_page;
 

@@ -13,6 +13,10 @@
 //! - `/whoami`: the identity probe: cookie `session=NAME` is logged in as NAME (with an email and a
 //!   display name, and profile fields for LivePerson); `session=__500` answers 500, `session=__dup` sends two user values,
 //!   `session=__slow` answers after 3 s; no session is 401
+//! - `/api/me`: the app's own JSON "who am I" (`{"user": {"id", "email", "name"}}`) for
+//!   `session=NAME`; `__int` has the id 42, `__float` 4.2, `__list` a list, `__null` a null
+//!   user, `__missing` no user member, `__text` answers plain text, `__big` 100 KiB of JSON;
+//!   no session is 401
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -155,6 +159,9 @@ async fn answer(mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response
     }
     if path == "/whoami" {
         return whoami(&req).await;
+    }
+    if path == "/api/me" {
+        return api_me(&req);
     }
     if let Some(page) = path.strip_prefix("/page/") {
         return test_file("tests/pages", page, "text/html; charset=utf-8");
@@ -309,6 +316,31 @@ fn test_file(dir: &str, name: &str, content_type: &'static str) -> Response<Body
         }
         None => full(404, "no such test file"),
     }
+}
+
+fn api_me(req: &Request<Incoming>) -> Response<Body> {
+    let Some(user) = session(req) else {
+        return full(401, r#"{"error": "not signed in"}"#);
+    };
+    let body = match user.as_str() {
+        "__int" => serde_json::json!({"user": {"id": 42, "email": "int@example.com"}}),
+        "__float" => serde_json::json!({"user": {"id": 4.2}}),
+        "__list" => serde_json::json!({"user": {"id": ["alice", "mallory"]}}),
+        "__null" => serde_json::json!({"user": null}),
+        "__missing" => serde_json::json!({"signed_in": false}),
+        "__text" => return full(200, "alice"),
+        "__big" => serde_json::json!({"user": {"id": "big", "pad": "x".repeat(100 * 1024)}}),
+        _ => serde_json::json!({"user": {
+            "id": user,
+            "email": format!("{user}@example.com"),
+            "name": format!("User {user}"),
+        }}),
+    };
+    let mut response = full(200, body.to_string());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    response
 }
 
 async fn whoami(req: &Request<Incoming>) -> Response<Body> {

@@ -187,6 +187,18 @@ impl Browser {
         .await;
     }
 
+    /// Headers the browser adds to every request from now on (a gateway in front of the site
+    /// would add them); an empty list stops.
+    pub async fn extra_headers(&mut self, headers: &[(&str, &str)]) {
+        self.call("Network.enable", json!({})).await;
+        let headers: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), Value::String(value.to_string())))
+            .collect();
+        self.call("Network.setExtraHTTPHeaders", json!({ "headers": headers }))
+            .await;
+    }
+
     /// Evaluates `expression` in the page (awaiting a promise); its value as JSON.
     pub async fn eval(&mut self, expression: &str) -> Value {
         let result = self

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod browser;
+pub mod issuer;
 pub mod redis_server;
 
 use std::net::SocketAddr;
