@@ -48,6 +48,9 @@ pub async fn examine(config: &Config) -> Vec<Finding> {
         true => ask_running_tether(config).await,
         false => run_checks(config).await,
     };
+    if config.store.kind == StoreKind::Redis {
+        findings.push(redis_durability(config).await);
+    }
     findings.push(identity_probe(config).await);
     if config.signs_with_rsa() {
         findings.push(issuer_jwks(config).await);
@@ -134,6 +137,22 @@ async fn ask_running_tether(config: &Config) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// What the configured Redis keeps through a crash or a failover.
+async fn redis_durability(config: &Config) -> Finding {
+    let outcome = match crate::store::RedisStore::open(&config.store) {
+        Ok(store) => match store.durability().await {
+            Ok(None) => Ok(match config.store.min_replica_acks {
+                0 => "every write is fsynced before it is acknowledged".to_string(),
+                n => format!("new mappings are acknowledged once {n} replicas have them"),
+            }),
+            Ok(Some(problem)) => Err(problem),
+            Err(err) => Err(err.to_string()),
+        },
+        Err(err) => Err(err.to_string()),
+    };
+    Finding::new("store_durability", outcome)
 }
 
 /// What the app answers for a visitor nobody signed in: it must say "nobody", not fail.
@@ -259,6 +278,10 @@ fn remedy_for(name: &str) -> Option<String> {
              there)"
         }
         "certificate" => "renew the certificate (tls.cert)",
+        "store_durability" => {
+            "see the README's \"Several replicas\": appendonly with appendfsync always on one \
+             server, store.min_replica_acks with Sentinel or Cluster"
+        }
         _ => return None,
     };
     Some(remedy.to_string())

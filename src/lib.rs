@@ -44,6 +44,7 @@ mod refusal;
 mod respond;
 mod router;
 mod server;
+mod shared_limit;
 mod signing;
 mod store;
 mod store_commands;

@@ -11,7 +11,7 @@ pub mod signing {
 
 /// The stores, opened directly (moving, backups, load generators).
 pub mod store {
-    pub use crate::store::{CustomerRecord, FileStore, Row, Store, POLL_INTERVAL};
+    pub use crate::store::{CustomerRecord, FileStore, RedisStore, Row, Store, POLL_INTERVAL};
 }
 
 /// Certificate files.

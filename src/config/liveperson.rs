@@ -60,6 +60,9 @@ pub struct LivePersonConfig {
     /// burst of as many); then 429 with Retry-After. Ten times this per client id, except for
     /// addresses that authenticated in the last day. 0: no limit.
     pub client_auth_failures_per_minute: u32,
+    /// Count those failures in Redis too, so the limit holds for the whole fleet, not per
+    /// replica (needs store.kind = "redis"; one Redis read per token-endpoint call).
+    pub client_auth_limit_shared: bool,
     /// RSA private key (PKCS#8 PEM, 2048 bits or more) that signs tokens.
     pub signing_key: PathBuf,
     /// Keys still published in the JWKS during a rotation (public SPKI PEM or private PKCS#8 PEM).
@@ -101,6 +104,7 @@ impl Default for LivePersonConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             client_auth_failures_per_minute: 10,
+            client_auth_limit_shared: false,
             signing_key: PathBuf::from("certs/liveperson-signing.pem"),
             retired_keys: Vec::new(),
             token_ttl: Duration::from_secs(3600),
@@ -261,6 +265,17 @@ impl Config {
                     "expected https URL prefixes with a path (LivePerson's window, such as \
                      \"https://<LivePerson host>/<path of its window>\"), found {bad:?}"
                 ),
+            );
+        }
+        if lp.client_auth_limit_shared
+            && (self.store.kind != super::StoreKind::Redis
+                || lp.client_auth_failures_per_minute == 0)
+        {
+            return at(
+                "liveperson.client_auth_limit_shared",
+                "a limit shared by the replicas needs store.kind = \"redis\" and \
+                 client_auth_failures_per_minute above 0"
+                    .into(),
             );
         }
         if lp.sub == SubjectKind::Hmac && lp.sub_secret.expose().len() < 32 {

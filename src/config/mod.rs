@@ -283,6 +283,39 @@ pub struct StoreConfig {
     /// needed it is answered 503.
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// redis, Sentinel instead of `url`: the sentinels' URLs (their credentials are used for
+    /// the primary too) and the primary's name.
+    pub sentinels: Vec<crate::redact::Secret>,
+    pub sentinel_master: String,
+    /// redis, Cluster instead of `url`: seed nodes.
+    pub cluster: Vec<crate::redact::Secret>,
+    /// redis: a new mapping is acknowledged only once this many replicas have it (WAIT).
+    pub min_replica_acks: u32,
+    /// redis: how long to wait for those replicas before answering 503.
+    #[serde(deserialize_with = "de_duration")]
+    pub replica_ack_timeout: Duration,
+    /// redis: how many mappings each replica keeps in memory (read-through).
+    pub mapping_cache_capacity: u64,
+}
+
+/// How Tether reaches Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisTopology {
+    Single,
+    Sentinel,
+    Cluster,
+}
+
+impl StoreConfig {
+    pub fn redis_topology(&self) -> RedisTopology {
+        if !self.sentinels.is_empty() {
+            RedisTopology::Sentinel
+        } else if !self.cluster.is_empty() {
+            RedisTopology::Cluster
+        } else {
+            RedisTopology::Single
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -293,6 +326,12 @@ impl Default for StoreConfig {
             url: None,
             prefix: "tether:".into(),
             timeout: Duration::from_secs(1),
+            sentinels: Vec::new(),
+            sentinel_master: String::new(),
+            cluster: Vec::new(),
+            min_replica_acks: 0,
+            replica_ack_timeout: Duration::from_millis(500),
+            mapping_cache_capacity: 100_000,
         }
     }
 }

@@ -128,28 +128,62 @@ impl Config {
         Ok(())
     }
 
-    fn validate_store(&self) -> Result<(), ConfigError> {
+    /// One of `url`, `sentinels` (with `sentinel_master`) or `cluster`, each a Redis URL.
+    fn validate_redis_servers(&self) -> Result<(), ConfigError> {
         let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
-        if self.store.kind == StoreKind::Redis {
-            let url = self
-                .store
+        let store = &self.store;
+        let given = [
+            store
                 .url
                 .as_ref()
-                .map(|url| url.expose())
-                .unwrap_or("");
-            if url.is_empty() {
+                .is_some_and(|url| !url.expose().is_empty()),
+            !store.sentinels.is_empty(),
+            !store.cluster.is_empty(),
+        ];
+        match given.iter().filter(|given| **given).count() {
+            0 => {
                 return at(
                     "store.kind",
-                    "the redis store needs store.url, e.g. \"redis://redis:6379/0\"",
-                );
+                    "the redis store needs store.url (one server), store.sentinels with \
+                     store.sentinel_master, or store.cluster",
+                )
             }
-            if let Err(err) = redis::Client::open(url) {
-                // redis' message describes the URL's shape, never its password.
+            1 => {}
+            _ => {
                 return at(
                     "store.url",
+                    "name the servers one way: url, sentinels or cluster",
+                )
+            }
+        }
+        if !store.sentinels.is_empty() && store.sentinel_master.is_empty() {
+            return at(
+                "store.sentinel_master",
+                "expected the primary's name as the sentinels know it (e.g. \"mymaster\")",
+            );
+        }
+        let urls = store
+            .url
+            .iter()
+            .map(|url| ("store.url", url))
+            .chain(store.sentinels.iter().map(|url| ("store.sentinels", url)))
+            .chain(store.cluster.iter().map(|url| ("store.cluster", url)));
+        for (key, url) in urls {
+            if let Err(err) = redis::Client::open(url.expose()) {
+                // redis' message describes the URL's shape, never its password.
+                return at(
+                    key,
                     &format!("expected a redis://, rediss:// or redis+unix:// URL ({err})"),
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let at = |key: &str, message: &str| Err(self.origin.error_at(key, message));
+        if self.store.kind == StoreKind::Redis {
+            self.validate_redis_servers()?;
             if self.store.prefix.is_empty() {
                 return at(
                     "store.prefix",
@@ -158,6 +192,18 @@ impl Config {
             }
             if self.store.timeout.is_zero() {
                 return at("store.timeout", "expected a duration above zero");
+            }
+            if self.store.min_replica_acks > 0 && self.store.replica_ack_timeout.is_zero() {
+                return at(
+                    "store.replica_ack_timeout",
+                    "expected a duration above zero (how long replicas may take to have a write)",
+                );
+            }
+            if self.store.mapping_cache_capacity == 0 {
+                return at(
+                    "store.mapping_cache_capacity",
+                    "expected at least 1 (mappings kept in memory per replica)",
+                );
             }
         }
         if self.livechat.enabled

@@ -140,6 +140,13 @@ pub enum StoreError {
     /// No answer within the store's timeout.
     #[error("store: redis {what}: no answer within {after:?}")]
     Timeout { what: &'static str, after: Duration },
+    /// A write reached fewer replicas than `min_replica_acks` in time: not acknowledged.
+    #[error("store: redis {what}: {got} of {wanted} replicas had the write in time")]
+    NotReplicated {
+        what: &'static str,
+        wanted: u32,
+        got: i64,
+    },
     /// A corrupt or foreign record, a lease held too long, an unusable server: the text says.
     #[error("store: {0}")]
     Other(std::borrow::Cow<'static, str>),
@@ -168,6 +175,37 @@ pub fn register_metrics(store: &Arc<dyn Store>, registry: &mut crate::metrics::R
         "Store operations that failed (unreachable, timed out, refused).",
         move || counted.error_count(),
     );
+    if store.mapping_cache().is_some() {
+        let cache = store.clone();
+        crate::metrics::gauge_fn(
+            registry,
+            "mapping_cache_entries",
+            "Mappings this replica keeps in memory (read-through, bounded).",
+            move || cache.mapping_cache().map(|stats| stats.entries as i64),
+        );
+        let cache = store.clone();
+        crate::metrics::counter_fn(
+            registry,
+            "mapping_cache_hits",
+            "Mapping reads answered from memory.",
+            move || cache.mapping_cache().map_or(0, |stats| stats.hits),
+        );
+        let cache = store.clone();
+        crate::metrics::counter_fn(
+            registry,
+            "mapping_cache_misses",
+            "Mapping reads that went to the store.",
+            move || cache.mapping_cache().map_or(0, |stats| stats.misses),
+        );
+    }
+}
+
+/// The read-through mapping cache of a shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: u64,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -181,6 +219,26 @@ pub trait Store: Send + Sync + 'static {
         user: &str,
         record: CustomerRecord,
     ) -> BoxFuture<Result<CustomerRecord, StoreError>>;
+
+    /// `insert_customer_if_absent`, also saying whether this call inserted (an import counts
+    /// what it finds as present, not as imported, in one round trip).
+    fn insert_customer_reporting(
+        &self,
+        user: &str,
+        record: CustomerRecord,
+    ) -> BoxFuture<Result<(CustomerRecord, bool), StoreError>> {
+        // Read first (cheap for the in-process stores): what is found was not inserted.
+        let read = self.customer(user);
+        let insert = self.insert_customer_if_absent(user, record.clone());
+        Box::pin(async move {
+            if let Some(existing) = read.await? {
+                return Ok((existing, false));
+            }
+            let winner = insert.await?;
+            let inserted = winner == record;
+            Ok((winner, inserted))
+        })
+    }
 
     /// Replaces the record for `user` (the cookie grant's rotated secret), durably.
     fn replace_customer(
@@ -259,6 +317,26 @@ pub trait Store: Send + Sync + 'static {
     /// Operations that failed so far (for /metrics).
     fn error_count(&self) -> u64 {
         0
+    }
+
+    /// Shared failure counting (opt-in limits across replicas): adds one to `key`'s count in
+    /// minute `window`. Only a shared store counts; the others do nothing.
+    fn count_failure(&self, _key: &str, _window: u64) -> BoxFuture<Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// `key`'s counts in minutes `window` and `window - 1`.
+    fn failure_counts(
+        &self,
+        _key: &str,
+        _window: u64,
+    ) -> BoxFuture<Result<(u64, u64), StoreError>> {
+        Box::pin(async { Ok((0, 0)) })
+    }
+
+    /// The read-through mapping cache's figures, for a store that has one.
+    fn mapping_cache(&self) -> Option<CacheStats> {
+        None
     }
 
     /// Readiness: the store answers (always, for the in-process stores).

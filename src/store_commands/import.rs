@@ -118,17 +118,11 @@ enum Applied {
 async fn apply(store: Arc<dyn Store>, line_no: u64, row: Row) -> Result<Applied, CommandError> {
     match row {
         Row::Customer { user, record } => {
-            // Read first, so a second run counts what it finds as present, not as imported.
-            let (winner, inserted) = match store.customer(&user).await? {
-                Some(existing) => (existing, false),
-                None => {
-                    let winner = store
-                        .insert_customer_if_absent(&user, record.clone())
-                        .await?;
-                    let inserted = winner == record;
-                    (winner, inserted)
-                }
-            };
+            // One round trip: the store says whether this call inserted, so a second run
+            // counts what it finds as present, not as imported.
+            let (winner, inserted) = store
+                .insert_customer_reporting(&user, record.clone())
+                .await?;
             Ok(if inserted {
                 Applied::Imported
             } else if winner.entity_id == record.entity_id {

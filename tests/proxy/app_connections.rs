@@ -23,7 +23,9 @@ struct Counts {
 
 /// An HTTP/1.1 app answering by path:
 /// `/ok` 200 "ok"; `/silent-close` 200 "ok" and then closes without saying so;
-/// `/close` 200 "ok" with `Connection: close`; `/empty` 204; `/big` 8 MiB; HEAD: headers only.
+/// `/close` 200 "ok" with `Connection: close`; `/empty` 204; `/big` 8 MiB; HEAD: headers only;
+/// `/arm-drop` 200 "ok", and the connection's next request is read and then closed unanswered
+/// (an app whose keep-alive timeout struck just as the request arrived).
 async fn start_app() -> (SocketAddr, Arc<Counts>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -45,6 +47,7 @@ async fn start_app() -> (SocketAddr, Arc<Counts>) {
 
 async fn serve(stream: TcpStream, close_idle: &tokio::sync::Notify) -> std::io::Result<()> {
     let mut stream = BufReader::new(stream);
+    let mut drop_next = false;
     loop {
         let mut request_line = String::new();
         tokio::select! {
@@ -68,6 +71,9 @@ async fn serve(stream: TcpStream, close_idle: &tokio::sync::Notify) -> std::io::
         }
         let mut body = vec![0; body_length];
         stream.read_exact(&mut body).await?;
+        if drop_next {
+            return Ok(());
+        }
         let mut words = request_line.split(' ');
         let head_only = words.next() == Some("HEAD");
         let target = words.next().unwrap_or("/");
@@ -95,6 +101,7 @@ async fn serve(stream: TcpStream, close_idle: &tokio::sync::Notify) -> std::io::
         if path == "/silent-close" || path == "/close" {
             return Ok(());
         }
+        drop_next = path == "/arm-drop";
     }
 }
 
@@ -238,4 +245,36 @@ async fn idle_connections_close_after_the_pool_timeout_and_the_pool_can_be_off()
         3,
         "pool_max_idle = 0 keeps none"
     );
+}
+
+#[tokio::test]
+async fn a_bodiless_get_whose_connection_closed_under_it_is_sent_again_but_nothing_else() {
+    let (app, counts) = start_app().await;
+    let (certs, tether) = tether_for(app, |_| {}).await;
+    let client = certs.client_builder().http1_only().build().unwrap();
+    let url = |path: &str| format!("{}{path}", tether.https);
+    assert_eq!(get(&client, url("/arm-drop")).await, (200, "ok".into()));
+    assert_eq!(counts.accepted.load(SeqCst), 1);
+    // Written to the pooled connection, which the app then closes unanswered: sent again on a
+    // new connection, and the client never knows.
+    assert_eq!(get(&client, url("/ok")).await, (200, "ok".into()));
+    assert_eq!(
+        counts.accepted.load(SeqCst),
+        2,
+        "one fresh connection for the retry"
+    );
+    let head = client.head(url("/ok")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+
+    // A POST (with a body) in the same place is not sent twice: the app may have acted on it.
+    assert_eq!(get(&client, url("/arm-drop")).await, (200, "ok".into()));
+    let before = counts.accepted.load(SeqCst);
+    let post = client
+        .post(url("/ok"))
+        .body("order=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 502);
+    assert_eq!(counts.accepted.load(SeqCst), before, "no retry connection");
 }

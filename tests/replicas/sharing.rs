@@ -273,3 +273,38 @@ async fn every_replica_gives_a_user_the_same_page_key() {
         "a dictionary of user ids must not reverse page keys"
     );
 }
+
+/// Wrong client credentials at the token endpoint, spread over three replicas: with the limit
+/// shared through Redis the fleet allows `client_auth_failures_per_minute` in all, not three
+/// times as many.
+#[tokio::test]
+async fn the_shared_client_authentication_limit_holds_for_the_fleet() {
+    let Some(cluster) = Cluster::start(3, |config| {
+        config.liveperson.client_auth_failures_per_minute = 4;
+        config.liveperson.client_auth_limit_shared = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let guess = |r: usize| {
+        cluster
+            .client
+            .post(cluster.url(r, "/oauth/token"))
+            .basic_auth(crate::CLIENT_ID, Some("a wrong guess"))
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for attempt in 0..6 {
+        statuses.push(guess(attempt % 3).await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429],
+        "four in all, then refused"
+    );
+    let refused = guess(2).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod browser;
 pub mod issuer;
 pub mod redis_server;
+pub mod redis_topology;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -102,8 +102,11 @@ impl Upstream {
 
     /// Sends the request on one of this core's idle connections, or a new one. `body_sent`
     /// resolves when the request body is complete: the response-header timeout runs from then,
-    /// so a long upload is not cut off (`docs/proxy.md`, "Limits"). A request on an idle connection that turns
-    /// out closed before the request was written goes again on a new connection.
+    /// so a long upload is not cut off (`docs/proxy.md`, "Limits"). A request on an idle
+    /// connection that turns out closed before the request was written goes again on a new
+    /// connection; so does a bodiless GET or HEAD whose reused connection closed under it after
+    /// it was written (as nginx's `proxy_next_upstream` does): those are safe to send twice,
+    /// anything else is not.
     pub async fn send(
         &self,
         mut request: Request<RequestBody>,
@@ -132,6 +135,7 @@ impl Upstream {
                 Some(connection) => connection,
                 None => self.connect().await?,
             };
+            let replay = (reused && !upgrade && replayable(&request)).then(|| head_of(&request));
             let exchange = match upgrade {
                 true => {
                     self.exchange_upgrade(connection, request, deadline.as_mut())
@@ -145,6 +149,10 @@ impl Upstream {
                     fresh_only = true;
                 }
                 Err(Unsent(_, err)) => return Err(classify(err)),
+                Ok(Err(ForwardError::Other(err))) if replay.is_some() && closed_under(&err) => {
+                    request = Request::from_parts(replay.expect("checked"), RequestBody::empty());
+                    fresh_only = true;
+                }
                 Ok(result) => return result,
             }
         }
@@ -266,6 +274,42 @@ impl Upstream {
             }
         });
     }
+}
+
+/// GET and HEAD without a body: safe to send again.
+fn replayable(request: &Request<RequestBody>) -> bool {
+    use http_body::Body;
+    matches!(*request.method(), http::Method::GET | http::Method::HEAD)
+        && request.body().is_end_stream()
+}
+
+/// The request's head, to send it again without its (empty) body.
+fn head_of(request: &Request<RequestBody>) -> http::request::Parts {
+    let mut copy = Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy.into_parts().0
+}
+
+/// The app closed (or reset) the connection after the request was written and before any
+/// answer: it was idle on the app's side and timed out at that instant.
+fn closed_under(err: &hyper::Error) -> bool {
+    if err.is_incomplete_message() {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// A request that was not written to its connection (the connection had closed), returned so

@@ -21,8 +21,9 @@ pin_project_lite::pin_project! {
     /// The client's body, streamed with backpressure, failing once it passes the byte limit, and
     /// telling `sent` when it has been read to the end (the app's response clock starts then).
     pub struct RequestBody {
+        // None: no body (a replayed bodiless request).
         #[pin]
-        inner: Incoming,
+        inner: Option<Incoming>,
         remaining: u64,
         sent: Option<tokio::sync::oneshot::Sender<()>>,
     }
@@ -59,12 +60,21 @@ impl RequestBody {
         };
         (
             Self {
-                inner,
+                inner: Some(inner),
                 remaining,
                 sent,
             },
             complete,
         )
+    }
+
+    /// No body: for a bodiless request sent again.
+    pub fn empty() -> Self {
+        Self {
+            inner: None,
+            remaining: 0,
+            sent: None,
+        }
     }
 }
 
@@ -77,7 +87,10 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let mut this = self.project();
-        match this.inner.as_mut().poll_frame(cx) {
+        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
@@ -86,7 +99,7 @@ impl Body for RequestBody {
                     }
                     *this.remaining -= len;
                 }
-                if this.inner.is_end_stream() {
+                if inner.is_end_stream() {
                     if let Some(sent) = this.sent.take() {
                         let _ = sent.send(());
                     }
@@ -105,10 +118,12 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

@@ -10,10 +10,13 @@ impl RedisStore {
     pub(super) fn drop_erased(&self, erased: &std::collections::HashSet<&str>, everything: bool) {
         self.erasure_epoch.fetch_add(1, Relaxed);
         if everything {
-            self.customers.clear();
+            self.customers.invalidate_all();
         } else if !erased.is_empty() {
-            self.customers
-                .retain(|user, _| !erased.contains(user_hash(user).as_str()));
+            for (user, _) in self.customers.iter() {
+                if erased.contains(user_hash(&user).as_str()) {
+                    self.customers.invalidate(user.as_str());
+                }
+            }
         }
     }
 

@@ -3,15 +3,20 @@
 use redis::Script;
 use std::sync::LazyLock;
 
-/// Records `ARGV[1]` under `KEYS[1]` unless a record is there; counts new records in `KEYS[2]`.
-/// Returns the record now stored.
+/// Records `ARGV[1]` under `KEYS[1]` unless a record is there; counts new records in `KEYS[2]`
+/// when given (not in a Cluster, where it lives on another slot). With `ARGV[2]` = "1" an
+/// existing record is written again, so a WAIT that follows covers it too. Returns {1, record}
+/// when it inserted, {0, the record found} otherwise.
 pub(super) static INSERT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
+if existing then
+  if ARGV[2] == '1' then redis.call('SET', KEYS[1], existing) end
+  return {0, existing}
+end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[2])
-return ARGV[1]",
+if KEYS[2] then redis.call('INCR', KEYS[2]) end
+return {1, ARGV[1]}",
     )
 });
 

@@ -53,25 +53,59 @@ pub(super) fn durability_problem(persistence: &str, fsync: Option<&str>) -> Opti
 }
 
 impl super::RedisStore {
-    /// Reads the server's persistence settings: what they would lose, if anything.
+    /// Reads the server's persistence settings and replicas: what a crash or a failover would
+    /// lose, or refuse, if anything.
     pub fn durability(&self) -> crate::io::BoxFuture<Result<Option<String>, StoreError>> {
-        self.bounded("info", async move |mut c: redis::aio::ConnectionManager| {
+        let acks = self.replica_acks.map_or(0, |(wanted, _)| wanted);
+        let replicated = self.cluster || self.sentinel;
+        self.bounded("info", async move |mut c: super::topology::Connection| {
             let (persistence, fsync) = read_persistence(&mut c).await?;
-            Ok(durability_problem(&persistence, fsync.as_deref()))
+            let replication: String = c
+                .on_a_primary(redis::cmd("INFO").arg("replication").to_owned())
+                .await?;
+            let replicas: u32 = info_field(&replication, "connected_slaves")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Ok(replication_problem(acks, replicas, replicated).or_else(|| {
+                (acks == 0)
+                    .then(|| durability_problem(&persistence, fsync.as_deref()))
+                    .flatten()
+            }))
         })
     }
+}
+
+/// What replication gives or refuses: WAIT for more replicas than are connected refuses every
+/// new mapping; a failover without WAIT can lose acknowledged ones.
+pub(super) fn replication_problem(acks: u32, replicas: u32, failover: bool) -> Option<String> {
+    if acks > replicas {
+        return Some(format!(
+            "min_replica_acks = {acks} but the primary has {replicas} replicas connected: every new mapping is refused (503) until enough are"
+        ));
+    }
+    if failover && acks == 0 {
+        return Some(
+            "replication is asynchronous: a failover can lose mappings the primary acknowledged, and those users then get a second LiveChat customer (set store.min_replica_acks = 1)".into(),
+        );
+    }
+    None
 }
 
 /// `INFO persistence` and the `appendfsync` policy (unknown where CONFIG is disabled, as on
 /// managed services).
 pub(super) async fn read_persistence(
-    c: &mut redis::aio::ConnectionManager,
+    c: &mut super::topology::Connection,
 ) -> redis::RedisResult<(String, Option<String>)> {
-    let persistence: String = redis::cmd("INFO").arg("persistence").query_async(c).await?;
-    let fsync: Option<Vec<String>> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("appendfsync")
-        .query_async(c)
+    let persistence: String = c
+        .on_a_primary(redis::cmd("INFO").arg("persistence").to_owned())
+        .await?;
+    let fsync: Option<Vec<String>> = c
+        .on_a_primary(
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("appendfsync")
+                .to_owned(),
+        )
         .await
         .ok();
     Ok((persistence, fsync.and_then(|pair| pair.get(1).cloned())))
@@ -80,6 +114,18 @@ pub(super) async fn read_persistence(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replication_is_judged() {
+        assert!(replication_problem(2, 1, true)
+            .unwrap()
+            .contains("every new mapping is refused"));
+        assert!(replication_problem(0, 2, true)
+            .unwrap()
+            .contains("failover can lose"));
+        assert_eq!(replication_problem(1, 2, true), None);
+        assert_eq!(replication_problem(0, 0, false), None);
+    }
 
     #[test]
     fn servers_older_than_six_are_refused() {

@@ -18,6 +18,7 @@ pub mod authorize;
 pub mod profile;
 mod ready;
 pub mod tokens;
+mod unrecorded;
 
 use super::{Call, PagePart, Setup, Vendor, GET_HEAD};
 use crate::config::Config;

@@ -10,6 +10,7 @@
 //! token cache is per replica, or shared through the store (`livechat.token_cache = "shared"`).
 
 use super::accounts::{AccountsClient, AccountsError, CustomerToken};
+use super::unrecorded::Unrecorded;
 use crate::config::TokenCache;
 use crate::metrics::{Counter, Registry};
 use crate::redact::Secret;
@@ -41,6 +42,8 @@ pub struct TokenCounters {
     /// Customers created by a losing replica in a first-login race (adopted the winner's instead).
     pub surplus_customers: Counter,
     pub unknown_customers: Counter,
+    /// Customers whose mapping the store took only on a background retry.
+    pub recorded_late: Counter,
     /// Token requests answered with an error (LiveChat or the store unavailable, refusals).
     pub failures: Counter,
 }
@@ -66,6 +69,10 @@ impl TokenCounters {
             unknown_customers: counter(
                 "unknown_customers",
                 "Recorded customers LiveChat did not know.",
+            ),
+            recorded_late: counter(
+                "customers_recorded_late",
+                "Customers created while the store failed, recorded once it answered again.",
             ),
             failures: counter("token_failures", "Token requests answered with an error."),
         }
@@ -107,6 +114,8 @@ pub struct TokenService {
     /// Bumped by every erasure: a token fetched while one happened is handed out but not cached,
     /// so an erased user's old token cannot outlive the erasure.
     erasure_epoch: AtomicU64,
+    /// Customers created whose mapping the store did not take yet.
+    unrecorded: Unrecorded,
     pub counters: TokenCounters,
 }
 
@@ -119,6 +128,7 @@ impl TokenService {
         cache: TokenCache,
         counters: TokenCounters,
     ) -> Self {
+        let store_for_unrecorded = store.clone();
         Self {
             accounts,
             store,
@@ -129,6 +139,7 @@ impl TokenService {
             refresh_margin,
             shared_cache: cache == TokenCache::Shared,
             erasure_epoch: AtomicU64::new(0),
+            unrecorded: Unrecorded::new(store_for_unrecorded, counters.recorded_late.clone()),
             counters,
         }
     }
@@ -315,12 +326,23 @@ impl TokenService {
         match turn {
             Turn::Done(record) => Ok(FirstLogin::Recorded(record)),
             Turn::Mine(lease) => {
-                let created = match self.call_accounts(user, None).await {
-                    Ok(token) => self.record_new_customer(user, token).await,
+                // A customer this replica created earlier and could not record: adopt it.
+                let created = match self.unrecorded.take(user) {
+                    Some(token) => Ok(token),
+                    None => self.call_accounts(user, None).await,
+                };
+                let recorded = match created {
+                    Ok(token) => match self.record_new_customer(user, token.clone()).await {
+                        Err(TokenError::Store(err)) => {
+                            self.unrecorded.keep(user, token);
+                            Err(TokenError::Store(err))
+                        }
+                        recorded => recorded,
+                    },
                     Err(err) => Err(err),
                 };
                 lease.release().await;
-                created.map(FirstLogin::Created)
+                recorded.map(FirstLogin::Created)
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct LivePerson {
     prefix: String,
     /// Authenticates LivePerson's servers; also the one place the client id is kept.
     client_auth: ClientAuth,
+    /// The client-authentication limit shared by the replicas (opt-in).
+    shared_failures: Option<crate::shared_limit::SharedFailures>,
     redirects: redirects::Redirects,
     code_ttl: Duration,
     login_url: String,
@@ -137,6 +139,13 @@ impl LivePerson {
                 lp.client_secret.clone(),
                 lp.client_auth_failures_per_minute,
             ),
+            shared_failures: lp.client_auth_limit_shared.then(|| {
+                crate::shared_limit::SharedFailures::new(
+                    store.clone(),
+                    lp.client_auth_failures_per_minute,
+                    "lp-auth",
+                )
+            }),
             redirects: redirects::Redirects::new(lp),
             code_ttl: lp.code_ttl,
             login_url: lp.login_url.clone(),

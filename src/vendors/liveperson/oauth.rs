@@ -23,10 +23,19 @@ impl LivePerson {
         let params = params::read(call.request)
             .await
             .map_err(|why| Refusal::InvalidRequest(why.into()))?;
-        let client_id = self
-            .client_auth
-            .authenticate(basic.as_ref(), &params, from)
-            .map_err(|failure| self.auth_failed(failure, from))?;
+        if let Some(shared) = &self.shared_failures {
+            shared
+                .check(&from.to_string())
+                .await
+                .map_err(|wait| self.auth_failed(AuthFailure::Throttled(wait), from))?;
+        }
+        let authenticated = self.client_auth.authenticate(basic.as_ref(), &params, from);
+        if let (Some(shared), Err(AuthFailure::Refused(_))) =
+            (&self.shared_failures, &authenticated)
+        {
+            shared.failed(&from.to_string()).await;
+        }
+        let client_id = authenticated.map_err(|failure| self.auth_failed(failure, from))?;
         match params.get("grant_type") {
             Some("authorization_code") => {}
             Some(_) => return Err(Refusal::UnsupportedGrantType),
