@@ -41,7 +41,7 @@ redis-server --port 18379 --bind 127.0.0.1 --save "" --appendonly yes --appendfs
   --dir "$WORK/redis" >/dev/null & PIDS+=($!)
 
 write_tether_conf "$WORK" "$THREADS"
-"$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
+"$BIN/tether" run --config "$WORK/tether-tether.toml" & PIDS+=($!); TETHER_PID=$!
 
 # Tethers serving identity endpoints: NAME PORT ADMIN ACCOUNTS_PORT IDENTITY_SOURCE STORE_KIND
 # [liveperson]. LiveChat against its own sandbox accounts server; LivePerson optional.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes Tether's parsers with cargo-fuzz (libFuzzer, nightly toolchain), each target for SECONDS
 # (default 60), starting from the seed corpora in tests/fuzz/corpus. The properties checked are
-# those of tests/properties/checks.rs (the proptest suite runs the same ones in `cargo test`).
+# those of tests/properties/checks.rs and, for `engines`, tests/properties/differential.rs (the
+# two HTTP/1.1 engines agree); the proptest suite runs the same ones in `cargo test`.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all=(reserved_prefix identity_headers request_framing oauth_params accounts_answer config_load)
+all=(reserved_prefix identity_headers request_framing oauth_params accounts_answer config_load engines)
 targets=("${@:-${all[@]}}")
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

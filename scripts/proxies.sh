@@ -70,16 +70,18 @@ write_certs() {
   cat "$work/cert.pem" "$work/key.pem" > "$work/haproxy.pem"
 }
 
-# write_tether_conf WORK WORKERS: $WORK/tether.toml, Tether as a plain proxy on 18081/18443 in
-# front of the backend on 18080, access log off like the others.
+# write_tether_conf WORK WORKERS [ENGINE [PLAIN TLS ADMIN]]: $WORK/tether-ENGINE.toml, Tether as a
+# plain proxy in front of the backend on 18080 with the given HTTP/1.1 engine (default "tether"
+# on 18081/18443, admin 19901), access log off like the others.
 write_tether_conf() {
-  local work=$1 workers=$2
-  cat > "$work/tether.toml" <<TOML
+  local work=$1 workers=$2 engine=${3:-tether} plain=${4:-18081} tls=${5:-18443} admin=${6:-19901}
+  cat > "$work/tether-$engine.toml" <<TOML
 [server]
-listen = "127.0.0.1:18443"
-listen_plain = "127.0.0.1:18081"
-admin_listen = "127.0.0.1:19901"
+listen = "127.0.0.1:$tls"
+listen_plain = "127.0.0.1:$plain"
+admin_listen = "127.0.0.1:$admin"
 worker_threads = $workers
+http1_engine = "$engine"
 [tls]
 cert = "$work/cert.pem"
 key = "$work/key.pem"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tether against nginx and haproxy as plain reverse proxies, steadied for a noisy machine:
-# the proxies take turns within each round (a, b, c for Tether, nginx, haproxy, then the next
-# round), and the table gives the median of the rounds with their spread (min-max).
+# the proxies take turns within each round (a, b, c, d for Tether with each HTTP/1.1 engine,
+# nginx, haproxy, then the next round), and the table gives the median of the rounds with their spread (min-max).
 #
 # Two variants, in one run:
 #   shared  every proxy with one worker per core; wrk and the backend share the same cores
@@ -40,13 +40,15 @@ write_certs "$WORK"
 start() {
   local workers=$1 proxy_pin=$2 load_pin=$3
   $load_pin "$BIN/examples/bench_backend" 127.0.0.1:18080 >/dev/null 2>&1 & PIDS+=($!)
-  write_tether_conf "$WORK" "$workers"
-  $proxy_pin "$BIN/tether" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+  write_tether_conf "$WORK" "$workers" tether
+  $proxy_pin "$BIN/tether" run --config "$WORK/tether-tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+  write_tether_conf "$WORK" "$workers" hyper 18084 18446 19902
+  $proxy_pin "$BIN/tether" run --config "$WORK/tether-hyper.toml" & PIDS+=($!); PROXY_PIDS[hyper]=$!
   write_nginx_conf "$WORK" $workers
   $proxy_pin nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!
   write_haproxy_cfg "$WORK" $workers
   $proxy_pin haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
-  for port in 18080 18081 18082 18083 18443 18444 18445; do wait_port $port; done
+  for port in 18080 18081 18082 18083 18084 18443 18444 18445 18446; do wait_port $port; done
   PROXY_PIDS[nginx]=$(nginx_pids "${PROXY_PIDS[nginx]}" "$workers")
 }
 
@@ -76,17 +78,17 @@ p99_run() {
   $1 "$BIN/examples/fixed_rate" "$2" "$RATE" "$DURATION" 16 | sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'
 }
 
-declare -A PROXY_PIDS PORT_A=([tether]=18081 [nginx]=18082 [haproxy]=18083) PORT_B=([tether]=18443 [nginx]=18444 [haproxy]=18445)
+declare -A PROXY_PIDS PORT_A=([tether]=18081 [hyper]=18084 [nginx]=18082 [haproxy]=18083) PORT_B=([tether]=18443 [hyper]=18446 [nginx]=18444 [haproxy]=18445)
 RESULTS="$WORK/results"
 : > "$RESULTS"
 # measure VARIANT LOAD_PIN WRK_THREADS: ROUNDS interleaved rounds of (a), (b), (c).
 measure() {
   local variant=$1 pin=$2 threads=$3
-  for who in tether nginx haproxy; do  # warm-up: pools, TLS session caches
+  for who in tether hyper nginx haproxy; do  # warm-up: pools, TLS session caches
     $pin wrk -t"$threads" -c64 -d2s "http://127.0.0.1:${PORT_A[$who]}/" >/dev/null
   done
   for round in $(seq "$ROUNDS"); do
-    for who in tether nginx haproxy; do
+    for who in tether hyper nginx haproxy; do
       echo "$variant a $who $(wrk_run "$pin" "$threads" "http://127.0.0.1:${PORT_A[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
       echo "$variant b $who $(wrk_run "$pin" "$threads" "https://localhost:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
       echo "$variant c $who $(h2_run "$pin" "$threads" "https://127.0.0.1:${PORT_B[$who]}/" ${PROXY_PIDS[$who]})" >> "$RESULTS"
@@ -115,19 +117,23 @@ echo "pinned: one worker on core 0, wrk -t1 -c64 / h2load -t1 -c16 -m10 and the 
 echo "(d): p99 µs at $RATE req/s, fixed_rate with 16 connections (lower is better; ratio Tether's over the other's)."
 echo "Cells: median (min-max). Ratios: of medians (CPU: Tether's over the other's, lower is better)."
 echo
-echo "| variant | scenario | Tether req/s | nginx req/s | haproxy req/s | Tether/nginx | Tether/haproxy | CPU µs/req Tether / nginx / haproxy |"
-echo "|---|---|---:|---:|---:|---:|---:|---|"
+echo "Tether: http1_engine = \"tether\" (its own HTTP/1.1 path); Tether-hyper: http1_engine = \"hyper\" (h2 is hyper's in both)."
+echo
+echo "| variant | scenario | Tether req/s | Tether-hyper req/s | nginx req/s | haproxy req/s | Tether/nginx | Tether/haproxy | Tether/Tether-hyper | CPU µs/req Tether / Tether-hyper / nginx / haproxy |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for variant in shared pinned; do
   for scenario in a b c d; do
     read -r t tmin tmax < <(stats $variant $scenario tether 4)
+    read -r y ymin ymax < <(stats $variant $scenario hyper 4)
+    read -r yc _ _ < <(stats $variant $scenario hyper 5)
     read -r n nmin nmax < <(stats $variant $scenario nginx 4)
     read -r h hmin hmax < <(stats $variant $scenario haproxy 4)
     read -r tc _ _ < <(stats $variant $scenario tether 5)
     read -r nc _ _ < <(stats $variant $scenario nginx 5)
     read -r hc _ _ < <(stats $variant $scenario haproxy 5)
     name=$(case $scenario in a) echo "(a) HTTP/1.1 plain";; b) echo "(b) HTTPS HTTP/1.1";; c) echo "(c) HTTPS h2";; d) echo "(d) p99 µs at $RATE req/s";; esac)
-    cpu="$tc / $nc / $hc"
+    cpu="$tc / $yc / $nc / $hc"
     [ "$scenario" = d ] && cpu="-"
-    echo "| $variant | $name | $t ($tmin-$tmax) | $n ($nmin-$nmax) | $h ($hmin-$hmax) | $(ratio "$t" "$n") | $(ratio "$t" "$h") | $cpu |"
+    echo "| $variant | $name | $t ($tmin-$tmax) | $y ($ymin-$ymax) | $n ($nmin-$nmax) | $h ($hmin-$hmax) | $(ratio "$t" "$n") | $(ratio "$t" "$h") | $(ratio "$t" "$y") | $cpu |"
   done
 done

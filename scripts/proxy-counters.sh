@@ -34,14 +34,16 @@ trap 'stop_all; rm -rf "$WORK"' EXIT
 write_certs "$WORK"
 
 taskset -c 1 "$BIN/examples/bench_backend" 127.0.0.1:18080 >/dev/null 2>&1 & PIDS+=($!)
-write_tether_conf "$WORK" 1
-declare -A PROXY_PIDS PORT=([tether]=18081 [nginx]=18082 [haproxy]=18083)
-taskset -c 0 "${TETHER_BIN:-$BIN/tether}" run --config "$WORK/tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+write_tether_conf "$WORK" 1 tether
+write_tether_conf "$WORK" 1 hyper 18084 18446 19902
+declare -A PROXY_PIDS PORT=([tether]=18081 [tether-hyper]=18084 [nginx]=18082 [haproxy]=18083)
+taskset -c 0 "${TETHER_BIN:-$BIN/tether}" run --config "$WORK/tether-tether.toml" & PIDS+=($!); PROXY_PIDS[tether]=$!
+taskset -c 0 "${TETHER_BIN:-$BIN/tether}" run --config "$WORK/tether-hyper.toml" & PIDS+=($!); PROXY_PIDS[tether-hyper]=$!
 write_nginx_conf "$WORK" 1
 taskset -c 0 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" & PIDS+=($!); PROXY_PIDS[nginx]=$!
 write_haproxy_cfg "$WORK" 1
 taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PROXY_PIDS[haproxy]=$!
-for port in 18080 18081 18082 18083; do wait_port $port; done
+for port in 18080 18081 18082 18083 18084; do wait_port $port; done
 PROXY_PIDS[nginx]=$(nginx_pids "${PROXY_PIDS[nginx]}" 1 | tr ' ' ,)
 
 RESULTS="$WORK/results"
@@ -96,9 +98,9 @@ count() {
       n["instructions:k"] / reqs, n["cycles:u"] / reqs, n["cycles:k"] / reqs,
       (n["cycles:u"] + n["cycles:k"]) / reqs}' "$WORK/perf.txt"
 }
-for who in tether nginx haproxy; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$who]}/" >/dev/null; done
+for who in tether tether-hyper nginx haproxy; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:${PORT[$who]}/" >/dev/null; done
 for round in $(seq "$ROUNDS"); do
-  for who in tether nginx haproxy; do
+  for who in tether tether-hyper nginx haproxy; do
     if [ "$COUNTERS" = 1 ]; then count "$who"; else cpu_time "$who"; fi >> "$RESULTS"
     echo "round $round $who done" >&2
   done
@@ -107,13 +109,13 @@ done
 median() { awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$RESULTS" | median_min_max | cut -d' ' -f1; }
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s"
-echo "Pinned plain HTTP/1.1 (one proxy worker on core 0; wrk -t1 -c64 and the backend on core 1)."
+echo "Pinned plain HTTP/1.1 (tether: http1_engine = \"tether\", tether-hyper: \"hyper\"; one proxy worker on core 0; wrk -t1 -c64 and the backend on core 1)."
 echo "Per proxied request, median of the rounds."
 echo
 if [ "$COUNTERS" = 1 ]; then
   echo "| proxy | req/s | user instructions | kernel instructions | user cycles | kernel cycles | all cycles |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for who in tether nginx haproxy; do
+  for who in tether tether-hyper nginx haproxy; do
     echo "| $who | $(median "$who" 2) | $(median "$who" 3) | $(median "$who" 4) | $(median "$who" 5) | $(median "$who" 6) | $(median "$who" 7) |"
   done
 else
@@ -122,7 +124,7 @@ else
   echo
   echo "| proxy | req/s | user µs | kernel µs | all µs |"
   echo "|---|---:|---:|---:|---:|"
-  for who in tether nginx haproxy; do
+  for who in tether tether-hyper nginx haproxy; do
     echo "| $who | $(median "$who" 2) | $(median "$who" 3) | $(median "$who" 4) | $(median "$who" 5) |"
   done
 fi

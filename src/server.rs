@@ -416,6 +416,7 @@ async fn serve_http<I>(
     // Content-Length and Transfer-Encoding; HTTP/2 has no such framing and never records one.
     let ambiguous = AmbiguousRequests::new();
     let proxy = shared.proxy.clone();
+    let engine_conn = conn.clone();
     let service = {
         let ambiguous = ambiguous.clone();
         service_fn(move |request| {
@@ -443,21 +444,56 @@ async fn serve_http<I>(
                 service,
             );
         drive(connection, activity, limits.idle_timeout, stop).await;
+    } else if shared.proxy.has_engine() {
+        // Tether's own HTTP/1.1 path first; hyper takes the connection over, with what was
+        // read of it, at the first request the engine leaves to it.
+        use crate::proxy::engine::Handoff;
+        match shared
+            .proxy
+            .serve_http1(stream, &engine_conn, stop.clone())
+            .await
+        {
+            Handoff::Closed => {}
+            Handoff::Hyper(stream, read) => {
+                let stream = crate::io::Rewind::new(stream, read.freeze());
+                serve_hyper_http1(stream, service, ambiguous, activity, shared, stop).await;
+            }
+        }
     } else {
-        let follower = Follower::new(header_bytes, limits.max_headers, ambiguous);
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_headers(limits.max_headers)
-            .max_header_size(header_bytes)
-            .writev(false)
-            .serve_connection(
-                TokioIo::new(ActivityIo::observed(stream, activity.clone(), follower)),
-                service,
-            )
-            .with_upgrades();
-        drive(connection, activity, limits.idle_timeout, stop).await;
+        serve_hyper_http1(stream, service, ambiguous, activity, shared, stop).await;
     }
+}
+
+/// An HTTP/1.1 connection served by hyper.
+async fn serve_hyper_http1<I, S, B>(
+    stream: I,
+    service: S,
+    ambiguous: Arc<AmbiguousRequests>,
+    activity: Arc<Activity>,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limits = &shared.config.limits;
+    let header_bytes = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
+    let follower = Follower::new(header_bytes, limits.max_headers, ambiguous);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_header_size(header_bytes)
+        .writev(false)
+        .serve_connection(
+            TokioIo::new(ActivityIo::observed(stream, activity.clone(), follower)),
+            service,
+        )
+        .with_upgrades();
+    drive(connection, activity, limits.idle_timeout, stop).await;
 }
 
 /// hyper connections that can be asked to finish their in-flight requests and close.

@@ -71,3 +71,9 @@ async fn one_gibibyte_each_way_in_bounded_memory() {
         growth >> 20
     );
 }
+
+/// The same on the HTTP/1.1 engine that is not the default (a process of its own: its RSS).
+#[test]
+fn the_other_http1_engine_streams_in_bounded_memory_too() {
+    support::the_other_engine_passes_too("the_other_http1_engine_streams_in_bounded_memory_too");
+}

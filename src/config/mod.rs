@@ -89,6 +89,17 @@ pub struct ServerConfig {
     pub shutdown_delay: Duration,
     /// Serving threads (one runtime, listener and upstream pool each); 0 = one per CPU core.
     pub worker_threads: usize,
+    /// Which code serves HTTP/1.1: "tether", its own forwarding path for plain keep-alive
+    /// traffic (anything else on the connection goes to hyper from then on), or "hyper" for all.
+    pub http1_engine: Http1Engine,
+}
+
+/// The HTTP/1.1 serving code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Http1Engine {
+    Tether,
+    Hyper,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +113,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(20),
             shutdown_delay: Duration::ZERO,
             worker_threads: 0,
+            http1_engine: Http1Engine::Tether,
         }
     }
 }

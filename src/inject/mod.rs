@@ -128,6 +128,13 @@ impl Injector {
         })
     }
 
+    /// Whether a GET for `path` could be a page to inject (under `paths`, not excluded): the
+    /// HTTP/1 engine leaves those to the hyper path.
+    pub fn may_inject(&self, path: &str) -> bool {
+        let s = &self.settings;
+        s.paths.iter().any(|p| under(path, p)) && !s.exclude_paths.iter().any(|p| under(path, p))
+    }
+
     /// The request side: a GET navigation to a page under `paths` is a candidate. The app is
     /// then asked for it uncompressed (Tether compresses for the client after rewriting).
     /// `from_gateway`: the request came from a trusted gateway in header mode (its identity

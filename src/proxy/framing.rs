@@ -301,6 +301,30 @@ impl crate::io::ReadObserver for Follower {
     }
 }
 
+/// The body length the `Content-Length` fields of a message say (RFC 9110 8.6: several fields
+/// or a list must all carry one value, as hyper reads them): Ok(None) with no field, Err when
+/// they are not one decimal length.
+pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, ()> {
+    let mut length = None;
+    for value in values {
+        for part in value.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n: u64 = std::str::from_utf8(part)
+                .map_err(|_| ())?
+                .parse()
+                .map_err(|_| ())?;
+            if length.is_some_and(|known| known != n) {
+                return Err(());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +391,25 @@ mod tests {
         assert!(!found.next_is_ambiguous());
         assert!(found.next_is_ambiguous());
         assert!(!found.next_is_ambiguous());
+    }
+
+    #[test]
+    fn content_lengths_are_one_value_or_an_error() {
+        let read = |values: &[&str]| super::content_length(values.iter().map(|v| v.as_bytes()));
+        assert_eq!(read(&[]), Ok(None));
+        assert_eq!(read(&["12"]), Ok(Some(12)));
+        assert_eq!(read(&["12", " 12 "]), Ok(Some(12)));
+        assert_eq!(read(&["12, 12"]), Ok(Some(12)));
+        for bad in [
+            &["12", "13"][..],
+            &["12, 13"],
+            &["+1"],
+            &["-1"],
+            &[""],
+            &["1,"],
+            &["99999999999999999999"],
+        ] {
+            assert_eq!(read(bad), Err(()), "{bad:?}");
+        }
     }
 }

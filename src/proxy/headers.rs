@@ -109,6 +109,39 @@ impl IdentityHeaders {
     }
 }
 
+/// How a header name read off the wire is protected (the HTTP/1 engine's view of `strip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    Open,
+    /// Removed from every request.
+    Strip,
+    /// Kept only from a trusted gateway in header mode, and only with exactly one value.
+    GatewayMaySet,
+}
+
+impl IdentityHeaders {
+    /// `strip`'s decision for one name as it was written (any case).
+    pub fn protection(&self, name: &[u8]) -> Protection {
+        let Some(protected) = self.protected.iter().find(|p| folded_eq(name, &p.folded)) else {
+            return Protection::Open;
+        };
+        if protected.gateway_may_set
+            && name.eq_ignore_ascii_case(protected.canonical.as_str().as_bytes())
+        {
+            Protection::GatewayMaySet
+        } else {
+            Protection::Strip
+        }
+    }
+}
+
+/// Whether `name` (any case) is one of the fixed hop-by-hop headers.
+pub fn is_hop_by_hop(name: &[u8]) -> bool {
+    fixed_hop_by_hop()
+        .iter()
+        .any(|fixed| name.eq_ignore_ascii_case(fixed.as_str().as_bytes()))
+}
+
 /// Removes hop-by-hop headers: every name listed in `Connection`, then the fixed list.
 /// `te: trailers` survives. `Host` and `Content-Length` cannot be removed through `Connection`
 /// (that would change the message, not the connection).

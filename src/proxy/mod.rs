@@ -3,6 +3,7 @@
 //! header policy of `headers` applied.
 
 pub mod body;
+pub mod engine;
 pub mod framing;
 pub mod headers;
 pub mod reserved;
@@ -26,6 +27,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use upstream::{RequestBody, Upstream};
+
+/// Whether a response's `Content-Length` fields say one length (ignored beside a coding).
+fn lengths_agree(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || framing::content_length(
+            headers
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .map(|value| value.as_bytes()),
+        )
+        .is_ok()
+}
 
 /// What Tether knows about the client connection a request arrived on.
 #[derive(Debug)]
@@ -121,9 +134,16 @@ pub struct Proxy {
     injector: Option<Injector>,
     metrics: Arc<Metrics>,
     access_log: bool,
+    /// Tether's own HTTP/1.1 path, when `server.http1_engine = "tether"`.
+    engine: Option<engine::Engine>,
 }
 
 impl Proxy {
+    /// Whether HTTP/1.1 connections go to Tether's own engine first.
+    pub fn has_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
     /// `page`: what `[inject]` puts on pages for the vendors (see `Injector::new`).
     pub fn new(
         config: &Config,
@@ -147,6 +167,8 @@ impl Proxy {
             injector: Injector::new(config, metrics.clone(), page),
             metrics,
             access_log: config.log.access_log,
+            engine: (config.server.http1_engine == crate::config::Http1Engine::Tether)
+                .then(|| engine::Engine::new(config)),
         }
     }
 
@@ -274,6 +296,12 @@ impl Proxy {
             Err(err) => return self.forward_error(err),
         };
         self.metrics.upstream_latency.observe(sent.elapsed());
+        if !lengths_agree(response.headers()) {
+            // hyper checks them only where it reads a body (not for HEAD, 204, 304).
+            tracing::warn!("the app's answer has Content-Length fields that disagree");
+            self.metrics.upstream_failure(UpstreamFailure::Other);
+            return refuse(Refusal::UpstreamError);
+        }
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return match (upgrade, client_upgrade) {
@@ -301,6 +329,9 @@ impl Proxy {
             }
         }
         self.clean_response_headers(response.headers_mut());
+        // Tether answers in its own HTTP version, whatever the app's was (RFC 9110 2.5): an
+        // HTTP/1.0 status line would make a client drop a connection Tether keeps open.
+        *response.version_mut() = Version::HTTP_11;
         response.map(ResponseBody::app)
     }
 
@@ -326,6 +357,11 @@ impl Proxy {
     }
 
     fn clean_response_headers(&self, headers: &mut http::HeaderMap) {
+        // A length beside a transfer coding is not the body's (RFC 9112 6.3): hyper read the
+        // body by its coding, and the length must not reach the client.
+        if headers.contains_key(http::header::TRANSFER_ENCODING) {
+            headers.remove(http::header::CONTENT_LENGTH);
+        }
         headers::strip_hop_by_hop(headers);
         if self.strip_identity_from_responses {
             self.identity.strip(headers, false);

@@ -1,7 +1,7 @@
 //! The parts the chaos run breaks: an app that can be killed and restarted on its port, and
 //! Tether replicas as real processes (so they can get SIGKILL and SIGTERM).
 
-use crate::support::TestCerts;
+use crate::support::{engine_name, pinned_engine, TestCerts};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -139,6 +139,7 @@ listen = "127.0.0.1:{port}"
 admin_listen = "127.0.0.1:{admin}"
 shutdown_grace = "10s"
 worker_threads = 1
+http1_engine = "{engine}"
 [tls]
 cert = "{cert}"
 key = "{key}"
@@ -169,6 +170,9 @@ level = "warn"
             client_id = sandbox.client_id,
             client_secret = sandbox.client_secret,
             refresh = sandbox.refresh_token,
+            engine = engine_name(
+                pinned_engine().unwrap_or(tether::config::ServerConfig::default().http1_engine)
+            ),
         );
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();

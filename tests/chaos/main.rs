@@ -378,3 +378,9 @@ fn report(phases: &[Phase], world: &World, book: &load::Book) {
         book.mismatches.load(SeqCst)
     );
 }
+
+/// The round above, run again with the replicas on the HTTP/1.1 engine that is not the default.
+#[test]
+fn the_chaos_round_passes_on_the_other_http1_engine() {
+    support::the_other_engine_passes_too("the_chaos_round_passes_on_the_other_http1_engine");
+}

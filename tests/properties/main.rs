@@ -2,6 +2,7 @@
 //! checks run for hours under cargo-fuzz with `scripts/fuzz.sh`).
 
 mod checks;
+mod differential;
 
 use checks::*;
 use proptest::prelude::*;
@@ -88,6 +89,44 @@ fn request_stream() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(request, 1..6).prop_map(|r| r.concat().into_bytes())
 }
 
+/// Client streams for the engines' differential check: every framing, pipelining, heads the
+/// engine leaves to hyper, smuggling attempts and malformed heads.
+fn client_stream() -> impl Strategy<Value = Vec<u8>> {
+    let request = prop_oneof![
+        Just("GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        Just("HEAD /h HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        Just("GET /q?a=%2F&b=c HTTP/1.1\r\nHost: a\r\nConnection: x-hop, keep-alive\r\nX-Hop: 1\r\nTE: trailers\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.1\r\nHost: a\r\nX-Authenticated-User: mallory\r\nX-Forwarded-For: 10.0.0.1\r\nForwarded: for=1.2.3.4\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.0\r\n\r\n".to_string()),
+        Just("GET http://b/abs HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        Just("POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi".to_string()),
+        Just("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n".to_string()),
+        "[a-zA-Z\r\n: ]{0,30}".prop_map(|body| format!(
+            "POST /l HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+        "[a-zA-Z\r\n: ]{1,30}".prop_map(|data| format!(
+            "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{:x};e=1\r\n{data}\r\n0\r\nT: 1\r\n\r\n",
+            data.len()
+        )),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_string()),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd".to_string()),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n".to_string()),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n".to_string()),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc".to_string()),
+        Just("POST /s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n".to_string()),
+        Just("GET / HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n b\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.1\r\nHost : a\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.1\nHost: a\n\n".to_string()),
+        Just("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_string()),
+        Just("GET / HTTP/1.1\r\n\r\n".to_string()),
+        Just("GET /.tether/healthz HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        "[ -~]{0,20}\r\n".prop_map(|line| line),
+    ];
+    proptest::collection::vec(request, 1..5).prop_map(|r| r.concat().into_bytes())
+}
+
 /// Every committed fuzz input (the seeds, and each crash fuzzing found, kept as a seed once fixed)
 /// still keeps its target's property.
 #[test]
@@ -102,6 +141,36 @@ fn fuzz_corpora_keep_their_properties() {
             count += 1;
         }
         assert!(count > 0, "{target} has no seeds");
+    }
+}
+
+/// The committed inputs of the `engines` fuzz target (its seeds, and any disagreement fuzzing
+/// found, kept once fixed): the engines still agree on each.
+#[test]
+fn engines_corpus_keeps_the_engines_agreeing() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/engines");
+    let mut count = 0;
+    for input in std::fs::read_dir(corpus).expect("the engines target has a seed corpus") {
+        let data = std::fs::read(input.unwrap().path()).unwrap();
+        let Some((&pick, client)) = data.split_first() else {
+            continue;
+        };
+        let (reply, close) = differential::REPLIES[usize::from(pick) % differential::REPLIES.len()];
+        differential::check_engines_agree(client, reply, close);
+        count += 1;
+    }
+    assert!(count > 0, "the engines corpus is empty");
+}
+
+proptest! {
+    // Each case is two real exchanges through two Tethers; a stalled one lasts a timeout. The
+    // fuzz target `engines` runs the same check for as long as it is given.
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_two_http1_engines_agree(client in client_stream(), reply in 0..differential::REPLIES.len()) {
+        let (reply, close) = differential::REPLIES[reply];
+        differential::check_engines_agree(&client, reply, close);
     }
 }
 

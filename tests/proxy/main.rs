@@ -14,3 +14,9 @@ mod reload;
 mod shutdown;
 mod transparency;
 mod websocket;
+
+/// Every test above, run again on the HTTP/1.1 engine that is not the default.
+#[test]
+fn every_proxy_test_passes_on_the_other_http1_engine() {
+    support::the_other_engine_passes_too("every_proxy_test_passes_on_the_other_http1_engine");
+}

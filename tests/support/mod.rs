@@ -129,7 +129,13 @@ access_log = false
         cert = certs.cert_path.display(),
         key = certs.key_path.display(),
     );
-    config::parse_str(&text, "test.toml", &|_| None).expect("test configuration is valid")
+    let mut config =
+        config::parse_str(&text, "test.toml", &|_| None).expect("test configuration is valid");
+    // The suites run on either HTTP/1.1 engine (see `the_other_engine_passes_too`).
+    if let Some(engine) = pinned_engine() {
+        config.server.http1_engine = engine;
+    }
+    config
 }
 
 /// LiveChat switched on against a sandbox accounts server, with an in-memory store.
@@ -306,4 +312,59 @@ pub fn signal(pid: u32, signal: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// The HTTP/1.1 engine the environment pins the tests to (`TETHER_TEST_HTTP1_ENGINE=tether|hyper`);
+/// None: the configuration's default.
+pub fn pinned_engine() -> Option<config::Http1Engine> {
+    let engine = std::env::var("TETHER_TEST_HTTP1_ENGINE").ok()?;
+    Some(match engine.as_str() {
+        "tether" => config::Http1Engine::Tether,
+        "hyper" => config::Http1Engine::Hyper,
+        other => panic!("TETHER_TEST_HTTP1_ENGINE={other}: expected tether or hyper"),
+    })
+}
+
+/// The engine's name as the configuration spells it.
+pub fn engine_name(engine: config::Http1Engine) -> &'static str {
+    match engine {
+        config::Http1Engine::Tether => "tether",
+        config::Http1Engine::Hyper => "hyper",
+    }
+}
+
+/// For the suites that must pass on both HTTP/1.1 engines: runs this test binary again, every
+/// test but `this_test`, pinned to the engine that is not the default (the run itself uses the
+/// default), and fails with its output if any test fails there. A run already pinned to an engine
+/// (this one's child, or a developer's `TETHER_TEST_HTTP1_ENGINE=...`) does not run it again.
+pub fn the_other_engine_passes_too(this_test: &str) {
+    if pinned_engine().is_some() {
+        return;
+    }
+    let other = match config::ServerConfig::default().http1_engine {
+        config::Http1Engine::Tether => config::Http1Engine::Hyper,
+        config::Http1Engine::Hyper => config::Http1Engine::Tether,
+    };
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--skip", this_test, "--test-threads", "2"])
+        .env("TETHER_TEST_HTTP1_ENGINE", engine_name(other))
+        .output()
+        .expect("the test binary runs again");
+    assert!(
+        output.status.success(),
+        "the suite fails with http1_engine = {:?}:\n{}\n{}",
+        engine_name(other),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    let passed = summary
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("test result:"));
+    eprintln!(
+        "http1_engine = {:?}: {}",
+        engine_name(other),
+        passed.unwrap_or("?")
+    );
 }
