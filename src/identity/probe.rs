@@ -7,13 +7,10 @@ use super::headers::HeaderReader;
 use super::{Identity, IdentityError};
 use crate::config::Config;
 use crate::metrics::{Counter, CountersBy, Registry};
-use bytes::Bytes;
+use crate::proxy::{BodySent, RequestBody, Upstream};
 use http::header::{self, HeaderMap};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,9 +96,12 @@ struct JsonPointers {
     name: String,
 }
 
-/// One serving thread's probe client.
+/// One serving thread's probe client: its own pool of keep-alive connections to the app on
+/// the proxy's per-core upstream path (no connection task, no channel hop), at most
+/// `probe_concurrency` of them kept.
 pub struct Probe {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    upstream: Upstream,
+    /// `probe_path`, origin-form.
     uri: Uri,
     timeout: Duration,
     limit: Arc<ProbeLimit>,
@@ -112,18 +112,15 @@ pub struct Probe {
 impl Probe {
     pub fn new(config: &Config, limit: Arc<ProbeLimit>) -> Self {
         let identity = &config.identity;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.upstream.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.upstream.pool_idle_timeout)
-            .pool_max_idle_per_host(identity.probe_concurrency)
-            .http1_writev(false)
-            .build(connector);
+        let upstream = Upstream::new(
+            &crate::config::UpstreamConfig {
+                pool_max_idle: identity.probe_concurrency,
+                websockets: false,
+                ..config.upstream.clone()
+            },
+            &config.limits,
+        );
         let uri = Uri::builder()
-            .scheme("http")
-            .authority(config.upstream.url.clone())
             .path_and_query(identity.probe_path.as_str())
             .build()
             .expect("probe_path is validated as a path");
@@ -133,7 +130,7 @@ impl Probe {
             name: identity.probe_json_name.clone(),
         });
         Self {
-            client,
+            upstream,
             uri,
             timeout: identity.probe_timeout,
             limit,
@@ -147,9 +144,13 @@ impl Probe {
         let _slot = self.limit.acquire().await?;
         let probe = probe_request(&self.uri, caller, self.json.is_some());
         let (status, headers, body) = tokio::time::timeout(self.timeout, async {
-            let response = self.client.request(probe).await.map_err(|err| {
-                IdentityError::Unavailable(format!("the app did not answer: {err}"))
-            })?;
+            let response = self
+                .upstream
+                .send(probe, BodySent::Already, false)
+                .await
+                .map_err(|err| {
+                    IdentityError::Unavailable(format!("the app did not answer: {err}"))
+                })?;
             let (parts, body) = response.into_parts();
             // Read the (small) body: the JSON answer, and the connection back to the pool.
             let body = http_body_util::Limited::new(body, PROBE_BODY_LIMIT)
@@ -224,9 +225,9 @@ impl Probe {
 
 /// GET probe_path with the caller's Host, Cookie and Authorization only (and, for a JSON "who am
 /// I", `Accept: application/json`, which some apps answer by).
-fn probe_request(uri: &Uri, caller: &HeaderMap, json: bool) -> Request<Empty<Bytes>> {
+fn probe_request(uri: &Uri, caller: &HeaderMap, json: bool) -> Request<RequestBody> {
     let mut request = Request::get(uri.clone())
-        .body(Empty::new())
+        .body(RequestBody::empty())
         .expect("a GET with a valid URI is a valid request");
     let headers = request.headers_mut();
     if let Some(host) = caller.get(header::HOST) {

@@ -10,7 +10,7 @@ pub mod reserved;
 mod upstream;
 
 pub use body::{full, ResponseBody};
-pub use upstream::{AppBody, ForwardError};
+pub use upstream::{AppBody, BodySent, ForwardError, RequestBody, Upstream};
 
 use crate::config::{Config, IdentitySource};
 use crate::inject::Injector;
@@ -26,7 +26,6 @@ use reserved::Route;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use upstream::{RequestBody, Upstream};
 
 /// Whether a response's `Content-Length` fields say one length (ignored beside a coding).
 fn lengths_agree(headers: &http::HeaderMap) -> bool {

@@ -153,6 +153,9 @@ access_log = false
 /// answering every request with `reply` (closing after it when `close`), and asserts that both
 /// came to the same outcome.
 pub fn check_engines_agree(client: &[u8], reply: &[u8], close: bool) {
+    // One app script and one record of what it saw: checks from parallel tests take turns.
+    static TURN: Mutex<()> = Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let rig = rig();
     let [tether, hyper] = rig.engines;
     let on_tether = rig

@@ -8,13 +8,19 @@ const MAX_LINE: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Size,
+    /// Spaces or tabs after the size, before `;` or the line's end.
+    SizeSpace,
     Extension,
     SizeLf,
     Data,
     DataCr,
     DataLf,
     LineStart,
-    Trailer,
+    /// A trailer field's name, then its value: parsed as strictly as hyper parses them, so a
+    /// line hyper refuses (a bare LF, a control character) is refused here too and no
+    /// pipelined request can hide inside what one reads as trailers.
+    TrailerName,
+    TrailerValue,
     TrailerLf,
     FinalLf,
     Done,
@@ -84,8 +90,12 @@ impl ChunkScanner {
                     }
                     State::Size
                 }
-                (State::Size, b';' | b' ' | b'\t') if self.digits > 0 => State::Extension,
+                (State::Size, b';') if self.digits > 0 => State::Extension,
+                (State::Size, b' ' | b'\t') if self.digits > 0 => State::SizeSpace,
                 (State::Size, b'\r') if self.digits > 0 => State::SizeLf,
+                (State::SizeSpace, b' ' | b'\t') => State::SizeSpace,
+                (State::SizeSpace, b';') => State::Extension,
+                (State::SizeSpace, b'\r') => State::SizeLf,
                 (State::Extension, b'\r') => State::SizeLf,
                 (State::Extension, b'\n') => return Err(()),
                 (State::Extension, _) => State::Extension,
@@ -110,9 +120,12 @@ impl ChunkScanner {
                     State::Size
                 }
                 (State::LineStart, b'\r') => State::FinalLf,
-                (State::LineStart, b'\n') => return Err(()),
-                (State::Trailer, b'\r') => State::TrailerLf,
-                (State::LineStart | State::Trailer, _) => State::Trailer,
+                (State::LineStart | State::TrailerName, byte) if is_tchar(byte) => {
+                    State::TrailerName
+                }
+                (State::TrailerName, b':') => State::TrailerValue,
+                (State::TrailerValue, b'\r') => State::TrailerLf,
+                (State::TrailerValue, b'\t' | b' '..=b'~' | 0x80..=0xff) => State::TrailerValue,
                 (State::TrailerLf, b'\n') => {
                     self.line = 0;
                     State::LineStart
@@ -129,6 +142,11 @@ impl ChunkScanner {
         }
         Ok(None)
     }
+}
+
+/// A byte of a field name (RFC 9110 5.6.2 `tchar`).
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 #[cfg(test)]
@@ -180,6 +198,12 @@ mod tests {
             b"5\nhello",
             b"11111111111111111\r\n",
             b"0\r\n\n",
+            b"5 x\r\nhello\r\n",
+            b"0\r\nT: 1\r\n\x1d\nGET / HTTP/1.1\r\n\r\n",
+            b"0\r\nT 1\r\n\r\n",
+            b"0\r\n: 1\r\n\r\n",
+            b"0\r\nT: \x01\r\n\r\n",
+            b"0\r\nT: 1\n\r\n",
         ] {
             assert_eq!(end_of(bad), Err(()), "{:?}", String::from_utf8_lossy(bad));
         }
