@@ -100,6 +100,8 @@ fn client_stream() -> impl Strategy<Value = Vec<u8>> {
         Just("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_string()),
         Just("GET / HTTP/1.0\r\n\r\n".to_string()),
         Just("GET http://b/abs HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        Just("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        Just("GET /{x}|^`\"<> HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
         Just("POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi".to_string()),
         Just("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n".to_string()),
         "[a-zA-Z\r\n: ]{0,30}".prop_map(|body| format!(

@@ -205,6 +205,13 @@ impl Proxy {
         if head.minor != 1 || method == b"CONNECT" || !target.starts_with('/') {
             return None;
         }
+        // A target hyper's URI parser would refuse or change (a fragment it drops, a byte it
+        // does not take) goes to hyper, which answers it as it always has.
+        if http::uri::PathAndQuery::try_from(target)
+            .map_or(true, |parsed| parsed.as_str() != target)
+        {
+            return None;
+        }
         let path = target.split('?').next().unwrap_or(target);
         if reserved::classify(&self.prefix, path) != reserved::Route::App {
             return None;
