@@ -297,7 +297,9 @@ impl Proxy {
                     None => (0, false),
                 }
             }
-            Err(refusal) => {
+            // The client went away or stalled mid-body: nobody to answer.
+            Err(None) => (0, false),
+            Err(Some(refusal)) => {
                 let close = client_close || refusal.status().as_u16() == 400;
                 buffers.response.clear();
                 let asked = Asked {
@@ -329,9 +331,10 @@ impl Proxy {
     }
 
     /// Sends the request (head, then body) on an idle app connection or a new one; the
-    /// connection and whether it was reused. A reused connection the app had closed is
-    /// replaced: before anything was written, for any request; after, only for a bodiless GET
-    /// or HEAD (that is `relay::respond`'s part).
+    /// connection and whether it was reused, or the refusal to answer (None: the client went
+    /// away or stalled mid-body, and the connection just closes). A reused connection the app
+    /// had closed is replaced: before anything was written, for any request; after, only for a
+    /// bodiless GET or HEAD (that is `relay::respond`'s part).
     async fn send_request<I: AsyncRead + Unpin>(
         &self,
         engine: &Engine,
@@ -339,7 +342,7 @@ impl Proxy {
         buffers: &mut Buffers,
         framing: Framing,
         bodiless_read: bool,
-    ) -> Result<relay::AppExchange, Refusal> {
+    ) -> Result<relay::AppExchange, Option<Refusal>> {
         // The body bytes already read go out with the head.
         let (ready, complete) = relay::body_ready(framing, &buffers.client);
         relay::copy_ready_body(framing, &buffers.client[..ready], &mut buffers.request);
@@ -347,7 +350,7 @@ impl Proxy {
         loop {
             let (mut app, reused) = match engine.apps.take().filter(|_| !fresh_only) {
                 Some(app) => (app, true),
-                None => (self.connect(engine).await?, false),
+                None => (self.connect(engine).await.map_err(Some)?, false),
             };
             let written =
                 tokio::time::timeout(engine.idle_timeout, app.write_all(&buffers.request));
@@ -360,7 +363,9 @@ impl Proxy {
                     continue;
                 }
                 tracing::warn!(error = %err, "writing a request to the app failed");
-                return Err(self.failed(UpstreamFailure::Other, Refusal::UpstreamError));
+                return Err(Some(
+                    self.failed(UpstreamFailure::Other, Refusal::UpstreamError),
+                ));
             }
             buffers.client.advance(ready);
             if !complete {
@@ -373,7 +378,13 @@ impl Proxy {
                     engine.idle_timeout,
                 )
                 .await
-                .map_err(|failure| self.failed(UpstreamFailure::Other, failure))?;
+                .map_err(|failure| match failure {
+                    relay::BodyFailure::ClientGone => None,
+                    relay::BodyFailure::Malformed => Some(Refusal::BadRequestBody),
+                    relay::BodyFailure::AppFailed => {
+                        Some(self.failed(UpstreamFailure::Other, Refusal::UpstreamError))
+                    }
+                })?;
             }
             return Ok(relay::AppExchange {
                 stream: app,

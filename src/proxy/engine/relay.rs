@@ -51,6 +51,18 @@ pub fn copy_ready_body(framing: Framing, ready: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Why a request body did not reach the app whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// The client closed or went silent for the idle timeout: nobody to answer (as on the
+    /// hyper path, the connection just closes).
+    ClientGone,
+    /// Not chunked as it says: 400.
+    Malformed,
+    /// The app stopped taking it: 502.
+    AppFailed,
+}
+
 /// Reads the rest of the request body from the client and writes it to the app.
 pub async fn rest_of_request_body<I: AsyncRead + Unpin>(
     client: &mut I,
@@ -59,7 +71,7 @@ pub async fn rest_of_request_body<I: AsyncRead + Unpin>(
     framing: Framing,
     sent: usize,
     idle: Duration,
-) -> Result<(), Refusal> {
+) -> Result<(), BodyFailure> {
     match framing {
         Framing::Length(n) => {
             let mut remaining = n - sent as u64;
@@ -87,7 +99,7 @@ pub async fn rest_of_request_body<I: AsyncRead + Unpin>(
                 rewritten.clear();
                 let found = scanner
                     .rewrite(&buffers.client, &mut rewritten)
-                    .map_err(|()| Refusal::BadRequestBody)?;
+                    .map_err(|()| BodyFailure::Malformed)?;
                 let take = found.unwrap_or(buffers.client.len());
                 write_app(app, &rewritten, idle).await?;
                 buffers.client.advance(take);
@@ -105,19 +117,19 @@ async fn read_more<I: AsyncRead + Unpin>(
     client: &mut I,
     buf: &mut bytes::BytesMut,
     idle: Duration,
-) -> Result<(), Refusal> {
+) -> Result<(), BodyFailure> {
     buf.reserve(super::BUFFER);
     match tokio::time::timeout(idle, client.read_buf(buf)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(Refusal::BadRequestBody),
+        _ => Err(BodyFailure::ClientGone),
     }
 }
 
 /// Body bytes to the app; an app that takes nothing for the idle timeout has failed.
-async fn write_app(app: &mut TcpStream, bytes: &[u8], idle: Duration) -> Result<(), Refusal> {
+async fn write_app(app: &mut TcpStream, bytes: &[u8], idle: Duration) -> Result<(), BodyFailure> {
     match tokio::time::timeout(idle, app.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
-        _ => Err(Refusal::UpstreamError),
+        _ => Err(BodyFailure::AppFailed),
     }
 }
 
