@@ -317,10 +317,14 @@ fn lenient_trailers(mut stream: &[u8]) -> bool {
                 return false;
             };
             let line = &body[at..at + end];
-            let size = std::str::from_utf8(line)
-                .ok()
-                .and_then(|l| usize::from_str_radix(l.split([';', ' ', '\t']).next()?, 16).ok());
-            let Some(size) = size else { return false };
+            // The size's digits (an extension may hold any bytes).
+            let digits = line.split(|&b| matches!(b, b';' | b' ' | b'\t')).next();
+            let size = digits
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| usize::from_str_radix(d, 16).ok());
+            let Some(size) = size else {
+                return false;
+            };
             at += end + 2;
             if size == 0 {
                 break;
