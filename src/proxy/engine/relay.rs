@@ -148,45 +148,9 @@ pub async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         client_close,
     } = asked;
     buffers.app.clear();
-    let framing = loop {
-        match read_response_head(engine, &mut app, buffers).await {
-            Ok(()) => {}
-            Err(refusal) => return refuse(proxy, engine, client, buffers, asked, refusal).await,
-        }
-        let status = buffers.app_head.status;
-        if status == 101 {
-            tracing::warn!("the app answered 101 to a request that did not ask for an upgrade");
-            return refuse(
-                proxy,
-                engine,
-                client,
-                buffers,
-                asked,
-                Refusal::UnexpectedUpgrade,
-            )
-            .await;
-        }
-        if (100..200).contains(&status) {
-            // An interim answer (103 Early Hints) is dropped, as the hyper path does: browsers
-            // act on 103 only over HTTP/2, and HTTP/1.1 clients before RFC 8297 misread it.
-            buffers.app.advance(buffers.app_head.len);
-            continue;
-        }
-        match head::response_framing(&buffers.app_head, &buffers.app, head_request) {
-            Some(framing) => break framing,
-            None => {
-                proxy.metrics.upstream_failure(UpstreamFailure::Other);
-                return refuse(
-                    proxy,
-                    engine,
-                    client,
-                    buffers,
-                    asked,
-                    Refusal::UpstreamError,
-                )
-                .await;
-            }
-        }
+    let framing = match final_response_head(proxy, engine, &mut app, buffers, head_request).await {
+        Ok(framing) => framing,
+        Err(refusal) => return refuse(proxy, engine, client, buffers, asked, refusal).await,
     };
     let status = buffers.app_head.status;
     let close = client_close;
@@ -226,6 +190,36 @@ pub async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         Relayed::ClientGone => return None,
     }
     Some((status, !close && relayed == Relayed::Done))
+}
+
+/// Reads the app's final response head (interim 1xx answers dropped) and its framing.
+async fn final_response_head(
+    proxy: &Proxy,
+    engine: &Engine,
+    app: &mut AppExchange,
+    buffers: &mut Buffers,
+    head_request: bool,
+) -> Result<Framing, Refusal> {
+    loop {
+        read_response_head(engine, app, buffers).await?;
+        let status = buffers.app_head.status;
+        if status == 101 {
+            tracing::warn!("the app answered 101 to a request that did not ask for an upgrade");
+            return Err(Refusal::UnexpectedUpgrade);
+        }
+        if (100..200).contains(&status) {
+            // An interim answer (103 Early Hints) is dropped, as the hyper path does: browsers
+            // act on 103 only over HTTP/2, and HTTP/1.1 clients before RFC 8297 misread it.
+            buffers.app.advance(buffers.app_head.len);
+            continue;
+        }
+        return head::response_framing(&buffers.app_head, &buffers.app, head_request).ok_or_else(
+            || {
+                proxy.metrics.upstream_failure(UpstreamFailure::Other);
+                Refusal::UpstreamError
+            },
+        );
+    }
 }
 
 /// Reads until the app's response head is whole; a reused connection that closed before
