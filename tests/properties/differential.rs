@@ -174,8 +174,10 @@ pub fn check_engines_agree(client: &[u8], reply: &[u8], close: bool) {
             on_tether.client_got.last(),
             Some(Response::Parsed(line, _, _)) if line.ends_with(" 400")
         );
+        // (The 400 itself may be lost to the reset of closing with the client's bytes unread.)
+        let cut_off = on_tether.failed && on_tether.client_got.is_empty();
         assert!(
-            refused || on_tether.agrees_with(&on_hyper),
+            refused || cut_off || on_tether.agrees_with(&on_hyper),
             "the engine took a trailer section hyper would read leniently\nclient: {:?}\ntether: {on_tether:?}",
             String::from_utf8_lossy(client)
         );
