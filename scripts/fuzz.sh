@@ -41,8 +41,9 @@ for target in "${targets[@]}"; do
     extra=()
     # The engines target keeps its two Tethers and app running for the whole process (starting
     # them per input would be most of the work): what LeakSanitizer would call leaks.
-    [ "$target" = engines ] && extra=(-detect_leaks=0)
-    cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$scratch/$target" \
+    leaks=1
+    [ "$target" = engines ] && extra=(-detect_leaks=0) && leaks=0
+    ASAN_OPTIONS="detect_leaks=$leaks" cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$scratch/$target" \
         "tests/fuzz/corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 \
         "${extra[@]}" >"$log" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
