@@ -11,7 +11,7 @@ mod intercom;
 mod salesforce;
 mod zendesk;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use support::backend::Backend;
 use support::*;
 use tether_sandbox::widgets::WidgetAccounts;
@@ -22,13 +22,6 @@ pub struct World {
     pub tether: TestTether,
     pub client: reqwest::Client,
     pub keys: tempfile::TempDir,
-}
-
-/// Writes a new RSA signing key (PKCS#8 PEM) into `dir`.
-pub fn new_signing_key(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, tether::testing::signing::generate_pem().unwrap()).unwrap();
-    path
 }
 
 /// `[zendesk]`, `[intercom]` and `[salesforce]` on, with the sandbox accounts' secrets, and the

@@ -34,13 +34,6 @@ pub struct World {
     pub keys: tempfile::TempDir,
 }
 
-/// Writes a new signing key (PKCS#8 PEM) into `dir`.
-pub fn new_signing_key(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, tether::testing::signing::generate_pem().unwrap()).unwrap();
-    path
-}
-
 /// LivePerson on, the test app's profile headers mapped to claims and lp_sdes attributes.
 pub fn enable_liveperson(config: &mut tether::Config, signing_key: PathBuf) {
     let text = r#"

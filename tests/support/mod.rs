@@ -213,13 +213,16 @@ impl TestTether {
     }
 }
 
+/// Writes a new RSA signing key (PKCS#8 PEM) into `dir`.
+pub fn new_signing_key(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, tether::testing::signing::generate_pem().unwrap()).unwrap();
+    path
+}
+
 /// Polls `condition` until it holds, failing the test after `timeout`. For conditions that have
 /// no event to wait on (files on disk, another process).
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition().await {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");

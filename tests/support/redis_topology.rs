@@ -3,7 +3,7 @@
 //! watched by three sentinels, and a Cluster of three primaries each with a replica.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One redis-server process (plain, replica, sentinel or cluster node) in its own directory.
 pub struct Node {
@@ -59,7 +59,7 @@ impl Node {
     pub async fn restart(&mut self) {
         self.kill();
         self.run();
-        until("a restarted node", Duration::from_secs(20), async || {
+        super::wait_until("a restarted node", Duration::from_secs(20), async || {
             self.query(&["PING"]).await.is_ok()
         })
         .await;
@@ -117,14 +117,6 @@ pub fn available() -> bool {
     found
 }
 
-async fn until(what: &str, limit: Duration, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A primary, its replica, and three sentinels watching `mymaster` (quorum 2).
 pub struct Sentinels {
     pub primary: Node,
@@ -163,7 +155,7 @@ impl Sentinels {
             replica,
             sentinels,
         };
-        until("the replica in sync", Duration::from_secs(20), async || {
+        super::wait_until("the replica in sync", Duration::from_secs(20), async || {
             topology
                 .replica
                 .info("replication")
@@ -171,7 +163,7 @@ impl Sentinels {
                 .is_some_and(|info| info.contains("master_link_status:up"))
         })
         .await;
-        until(
+        super::wait_until(
             "the sentinels to know the replica",
             Duration::from_secs(20),
             async || {
@@ -196,7 +188,7 @@ impl Sentinels {
     pub async fn fail_over(&mut self) {
         self.primary.kill();
         let replica = self.replica.port.to_string();
-        until(
+        super::wait_until(
             "the replica promoted",
             Duration::from_secs(30),
             async || {
@@ -215,7 +207,7 @@ impl Sentinels {
         )
         .await;
         self.primary.restart().await;
-        until(
+        super::wait_until(
             "the old primary replicating again",
             Duration::from_secs(30),
             async || {
@@ -254,7 +246,7 @@ impl RedisCluster {
         .collect();
         let nodes: Vec<Node> = (0..6).map(|_| Node::spawn(&args, None)).collect();
         for node in &nodes {
-            until("a cluster node", Duration::from_secs(20), async || {
+            super::wait_until("a cluster node", Duration::from_secs(20), async || {
                 node.query(&["PING"]).await.is_ok()
             })
             .await;
@@ -282,7 +274,7 @@ impl RedisCluster {
     }
 
     async fn wait_healthy(&self) {
-        until("the cluster ok on every node", Duration::from_secs(30), async || {
+        super::wait_until("the cluster ok on every node", Duration::from_secs(30), async || {
             let mut ok = true;
             for node in self.nodes.iter().filter(|node| node.child.is_some()) {
                 ok &= matches!(
@@ -311,7 +303,7 @@ impl RedisCluster {
             .position(|node| node.port == owner)
             .unwrap();
         self.nodes[index].kill();
-        until(
+        super::wait_until(
             "the slot's replica promoted",
             Duration::from_secs(30),
             async || {

@@ -106,7 +106,7 @@ impl ChunkScanner {
                         State::LineStart
                     } else {
                         if let Some(out) = out.as_deref_mut() {
-                            out.extend_from_slice(format!("{:X}\r\n", self.size).as_bytes());
+                            size_line(out, self.size);
                         }
                         State::Data
                     }
@@ -142,6 +142,12 @@ impl ChunkScanner {
         }
         Ok(None)
     }
+}
+
+/// A chunk's size line, upper-case hex as hyper writes it (into the buffer, no string).
+pub fn size_line(out: &mut Vec<u8>, size: u64) {
+    use std::io::Write;
+    let _ = write!(out, "{size:X}\r\n");
 }
 
 /// A byte of a field name (RFC 9110 5.6.2 `tchar`).

@@ -207,8 +207,9 @@ impl Proxy {
         }
         // A target hyper's URI parser would refuse or change (a fragment it drops, a byte it
         // does not take) goes to hyper, which answers it as it always has.
-        if http::uri::PathAndQuery::try_from(target)
-            .map_or(true, |parsed| parsed.as_str() != target)
+        if !head::plain_target(target)
+            && http::uri::PathAndQuery::try_from(target)
+                .map_or(true, |parsed| parsed.as_str() != target)
         {
             return None;
         }

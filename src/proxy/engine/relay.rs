@@ -330,9 +330,7 @@ async fn relay_body<I: AsyncWrite + Unpin>(
             // Already written by the scanner.
         } else if framing == Framing::Close && take > 0 {
             // Re-framed as one chunk per read.
-            buffers
-                .response
-                .extend_from_slice(format!("{take:X}\r\n").as_bytes());
+            super::chunks::size_line(&mut buffers.response, take as u64);
             buffers.response.extend_from_slice(&buffers.app[..take]);
             buffers.response.extend_from_slice(b"\r\n");
         } else {
