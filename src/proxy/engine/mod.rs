@@ -259,7 +259,6 @@ impl Proxy {
             head_request: head.bytes(&buffers.client, &head.first) == b"HEAD",
             client_close: head.connection_has(&buffers.client, "close"),
         };
-        let client_close = asked.client_close;
         let bodiless_read = framing == Framing::None
             && matches!(head.bytes(&buffers.client, &head.first), b"GET" | b"HEAD");
         let logged = started.map(|at| {
@@ -298,15 +297,14 @@ impl Proxy {
         let (status, keep) = match outcome {
             Ok(app) => {
                 self.metrics.upstream_latency.observe(sent.elapsed());
-                match relay::respond(self, engine, client, buffers, app, asked).await {
-                    Some((status, keep)) => (status, keep && !client_close),
-                    None => (0, false),
-                }
+                relay::respond(self, engine, client, buffers, app, asked)
+                    .await
+                    .unwrap_or((0, false))
             }
             // The client went away or stalled mid-body: nobody to answer.
             Err(None) => (0, false),
             Err(Some(refusal)) => {
-                let close = client_close || refusal.status().as_u16() == 400;
+                let close = asked.client_close || refusal.status().as_u16() == 400;
                 buffers.response.clear();
                 let asked = Asked {
                     client_close: close,

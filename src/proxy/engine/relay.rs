@@ -153,7 +153,6 @@ pub async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         Err(refusal) => return refuse(proxy, engine, client, buffers, asked, refusal).await,
     };
     let status = buffers.app_head.status;
-    let close = client_close;
     let app_keeps = framing != Framing::Close
         && buffers.app_head.minor == 1
         && !buffers.app_head.connection_has(&buffers.app, "close");
@@ -161,7 +160,7 @@ pub async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
     let identity = proxy
         .strip_identity_from_responses
         .then_some(&proxy.identity);
-    let ending = if close {
+    let ending = if client_close {
         super::write::Ending::Close
     } else {
         super::write::Ending::KeepAlive
@@ -189,7 +188,7 @@ pub async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         Relayed::Done | Relayed::AppFailed => {}
         Relayed::ClientGone => return None,
     }
-    Some((status, !close && relayed == Relayed::Done))
+    Some((status, !client_close && relayed == Relayed::Done))
 }
 
 /// Reads the app's final response head (interim 1xx answers dropped) and its framing.
