@@ -2,7 +2,8 @@
 # Fuzzes Tether's parsers with cargo-fuzz (libFuzzer, nightly toolchain), each target for SECONDS
 # (default 60), starting from the seed corpora in tests/fuzz/corpus. The properties checked are
 # those of tests/properties/checks.rs and, for `engines`, tests/properties/differential.rs (the
-# two HTTP/1.1 engines agree); the proptest suite runs the same ones in `cargo test`.
+# two HTTP/1.1 engines agree); the proptest suite runs the same ones in `cargo test`. `splice`
+# feeds any bytes to the gzip splicer (the property is in its target).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all=(reserved_prefix identity_headers request_framing oauth_params accounts_answer config_load engines)
+all=(reserved_prefix identity_headers request_framing oauth_params accounts_answer config_load engines splice)
 targets=("${@:-${all[@]}}")
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

@@ -2,9 +2,10 @@
 # What [inject] costs: a 100 KiB HTML page, gzip to the client, through injection vs the same
 # page on a path inject.paths does not match (same Tether), and that unmatched page vs a Tether
 # without [inject] at all. Interleaved rounds; median (min-max) of each; Tether's CPU per request.
-# Two apps: a static page compressed once (like nginx's gzip_static: the worst case for
-# injection, which must compress per request) and a page the app compresses per request (like
-# a dynamic app's compression middleware).
+# Two apps: a static page compressed once (like nginx's gzip_static; Tether runs with
+# app_encoding = "gzip" and splices the tag into the app's gzip stream) and a page the app
+# compresses per request (like a dynamic app's compression middleware; Tether asks for it plain
+# and compresses it itself).
 # Needs wrk: apt-get install -y wrk.  Usage: scripts/inject-bench.sh [rounds, 3] [seconds, 8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,14 +42,23 @@ $3
 TOML
 }
 tether_conf plain 18181 ""
+# The static site's Tether asks the app for gzip (app_encoding = "gzip": the app's file is
+# compressed once, Tether splices the tag in); the dynamic app's asks for the page plain.
 tether_conf inject 18182 '[inject]
+enabled = true
+paths = ["/inject"]
+livechat = false
+app_encoding = "gzip"
+extra_html = "<script src=\"/widget.js\"></script>"'
+tether_conf inject_dynamic 18183 '[inject]
 enabled = true
 paths = ["/inject"]
 livechat = false
 extra_html = "<script src=\"/widget.js\"></script>"'
 "$BIN/tether" run --config "$WORK/plain.toml" & PIDS+=($!); PLAIN_PID=$!
 "$BIN/tether" run --config "$WORK/inject.toml" & PIDS+=($!); INJECT_PID=$!
-for port in 18180 18181 18182; do
+"$BIN/tether" run --config "$WORK/inject_dynamic.toml" & PIDS+=($!); DYNAMIC_PID=$!
+for port in 18180 18181 18182 18183; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 # The injection really happens (and only where it should). Whole pages first: `grep -q` closing
@@ -73,8 +83,8 @@ for round in $(seq "$ROUNDS"); do
   run static_injected "http://127.0.0.1:18182/inject/page.html" $INJECT_PID
   run static_unmatched "http://127.0.0.1:18182/plain/page.html" $INJECT_PID
   run static_plain "http://127.0.0.1:18181/plain/page.html" $PLAIN_PID
-  run dynamic_injected "http://127.0.0.1:18182/inject/dynamic/page.html" $INJECT_PID
-  run dynamic_unmatched "http://127.0.0.1:18182/plain/dynamic/page.html" $INJECT_PID
+  run dynamic_injected "http://127.0.0.1:18183/inject/dynamic/page.html" $DYNAMIC_PID
+  run dynamic_unmatched "http://127.0.0.1:18183/plain/dynamic/page.html" $DYNAMIC_PID
   echo "round $round done" >&2
 done
 
@@ -83,7 +93,7 @@ stats() { # CASE COLUMN -> "median min max"
 }
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $ROUNDS interleaved rounds of ${DURATION}s, wrk -t2 -c32, plain HTTP/1.1"
-echo "Page: 100 KiB HTML (gzip level 6 from the app: 9 KiB); Tether asks the app for it plain, rewrites, gzips at level 1."
+echo "Page: 100 KiB HTML (gzip level 6 from the app: 9 KiB). Static: Tether asks the app for gzip and splices the tag in; dynamic: Tether asks for it plain, rewrites, gzips at level 1."
 echo
 echo "| case | req/s median (min-max) | Tether CPU µs/req | ratio | target |"
 echo "|---|---:|---:|---:|---:|"

@@ -30,3 +30,8 @@ pub mod parsers {
     pub use crate::vendors::liveperson::codes::PkceMethod;
     pub use crate::vendors::liveperson::params::{from_form, from_json};
 }
+
+/// Splicing a snippet into a gzipped page (its cost example).
+pub mod splice {
+    pub use crate::inject::splice::{Decision, Rewrite, Splicer};
+}

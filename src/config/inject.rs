@@ -14,6 +14,18 @@ pub enum InjectPosition {
     Body,
 }
 
+/// What Tether asks the app for when it fetches a page to inject into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEncoding {
+    /// The page uncompressed: Tether compresses it for the client (best for apps that
+    /// compress per request: Tether's fast level costs less than theirs).
+    Identity,
+    /// gzip, when the client takes gzip: for apps that serve pages compressed once (static
+    /// sites, nginx `gzip_static`, a cache). Tether splices the snippet into the app's stream.
+    Gzip,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InjectConfig {
@@ -62,6 +74,8 @@ pub struct InjectConfig {
     pub session_cookie: String,
     /// gzip level (1-9) for injected pages sent compressed; 1 is fast, 6 is zlib's default.
     pub compression_level: u32,
+    /// What the app is asked for (`Accept-Encoding`) on a page to inject into.
+    pub app_encoding: AppEncoding,
 }
 
 impl Default for InjectConfig {
@@ -87,6 +101,7 @@ impl Default for InjectConfig {
             anonymous_widget: true,
             session_cookie: String::new(),
             compression_level: 1,
+            app_encoding: AppEncoding::Identity,
         }
     }
 }

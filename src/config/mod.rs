@@ -16,7 +16,7 @@ mod validate;
 pub use advice::production_warnings;
 pub use chat::{IntercomConfig, IntercomMode, SalesforceConfig, SigningConfig, ZendeskConfig};
 pub use identity::{IdentityConfig, IdentitySource, JwtKeys, JwtPreset, JwtSettings};
-pub use inject::{InjectConfig, InjectPosition};
+pub use inject::{AppEncoding, InjectConfig, InjectPosition};
 pub use liveperson::{
     is_web_url, JweEnc, LivePersonConfig, PageFlow, RedirectUris, SubjectKind, LIVEPERSON_REDIRECT,
     MAX_CODE_TTL,

@@ -10,18 +10,24 @@
 pub mod body;
 pub mod coding;
 pub mod csp;
+mod headers;
 pub mod loader;
 mod page;
 pub mod rewrite;
+pub mod splice;
 
 pub use body::InjectedBody;
 pub use page::Candidate;
 
-use crate::config::{Config, IdentitySource, InjectPosition};
+use crate::config::{AppEncoding, Config, IdentitySource, InjectPosition};
 use crate::metrics::{InjectSkip, Metrics};
 use coding::{Decoder, Encoder, InputCoding, OutputCoding};
-use csp::{Origin, Policies, Verdict};
-use http::header::{self, AsHeaderName, HeaderMap, HeaderName, HeaderValue};
+use csp::{Origin, Verdict};
+use headers::{
+    charset_of, compressible, content_security_policies, has_cookie, header_has_token, header_text,
+    header_values, rewrite_headers,
+};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{request, Method, Response, StatusCode};
 use page::{PageSnippet, Visitor};
 use rewrite::{Outcome, Transformer};
@@ -43,6 +49,8 @@ struct Settings {
     gateway: bool,
     session_cookie: Option<String>,
     gzip_level: u32,
+    /// Ask the app for gzip when the client takes it (`app_encoding = "gzip"`).
+    ask_app_for_gzip: bool,
     /// The users' page keys, when a vendor is injected.
     user_keys: Option<Arc<crate::user_key::UserKeys>>,
     visitor_data: Option<VisitorData>,
@@ -63,6 +71,7 @@ impl Settings {
             gateway: false,
             session_cookie: None,
             gzip_level: 1,
+            ask_app_for_gzip: false,
             user_keys: None,
             visitor_data: None,
         }
@@ -119,6 +128,7 @@ impl Injector {
             gateway: config.identity.source == IdentitySource::Header,
             session_cookie: Some(inject.session_cookie.clone()).filter(|c| !c.is_empty()),
             gzip_level: inject.compression_level,
+            ask_app_for_gzip: inject.app_encoding == AppEncoding::Gzip,
             user_keys,
             visitor_data,
         };
@@ -163,10 +173,15 @@ impl Injector {
             .or_else(|| header_text(&parts.headers, header::HOST))
             .unwrap_or_default();
         let visitor = self.visitor_of_request(&parts.headers, from_gateway);
-        parts.headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
+        // Uncompressed, unless the app serves pages compressed once (then gzip is spliced).
+        let ask = if s.ask_app_for_gzip && coding == OutputCoding::Gzip {
+            "gzip"
+        } else {
+            "identity"
+        };
+        parts
+            .headers
+            .insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ask));
         Some(Candidate {
             coding,
             visitor,
@@ -236,14 +251,20 @@ impl Injector {
         let transformer = match decision {
             Decision::Inject => {
                 let encoding = charset_of(response.headers()).expect("checked by decide");
-                Transformer::new(
+                let transformer = Transformer::new(
                     Arc::new(PageSnippet::new(self.settings.clone(), &candidate)),
                     policies,
                     self.settings.head,
                     encoding,
                     Decoder::new(input),
                     Encoder::new(candidate.coding, self.settings.gzip_level),
-                )
+                );
+                // A gzipped page for a gzip client: spliced, not compressed again.
+                if input == InputCoding::Gzip && candidate.coding == OutputCoding::Gzip {
+                    transformer.splicing(self.settings.gzip_level)
+                } else {
+                    transformer
+                }
             }
             // Unchanged content; compressed when Tether asked the app for it plain.
             Decision::Skip(reason) => {
@@ -350,118 +371,6 @@ fn under(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
         None => false,
-    }
-}
-
-fn header_values(headers: &HeaderMap, name: impl AsHeaderName) -> Vec<&str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect()
-}
-
-fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<String> {
-    headers
-        .get(name)?
-        .to_str()
-        .ok()
-        .map(|v| v.trim().to_string())
-}
-
-fn header_has_token(headers: &HeaderMap, name: impl AsHeaderName, token: &str) -> bool {
-    header_values(headers, name).iter().any(|value| {
-        value
-            .split([',', ';'])
-            .any(|item| item.trim().eq_ignore_ascii_case(token))
-    })
-}
-
-fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
-    header_values(headers, header::COOKIE)
-        .iter()
-        .flat_map(|value| value.split(';'))
-        .any(|pair| pair.trim().split('=').next() == Some(name))
-}
-
-/// The page's charset when lol_html can rewrite it (ASCII-compatible); no charset parameter
-/// means UTF-8 or windows-1252, both ASCII-compatible (a UTF-16 byte-order mark is caught in
-/// the stream).
-fn charset_of(headers: &HeaderMap) -> Option<lol_html::AsciiCompatibleEncoding> {
-    let content_type = header_text(headers, header::CONTENT_TYPE)?;
-    let charset = content_type.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| value.trim().trim_matches('"').to_string())
-    });
-    let encoding = match charset {
-        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())?,
-        None => encoding_rs::UTF_8,
-    };
-    lol_html::AsciiCompatibleEncoding::new(encoding)
-}
-
-/// Enforced policies only (`-Report-Only` blocks nothing).
-fn content_security_policies(headers: &HeaderMap) -> Policies {
-    let mut policies = Policies::default();
-    for value in header_values(headers, header::CONTENT_SECURITY_POLICY) {
-        policies.add(value);
-    }
-    policies
-}
-
-/// A navigation's response that is not a page to rewrite, but that Tether asked for
-/// uncompressed: text worth compressing for the client.
-fn compressible<B>(response: &Response<B>, input: InputCoding) -> bool {
-    let headers = response.headers();
-    let textual = header_text(headers, header::CONTENT_TYPE).is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        t.starts_with("text/")
-            || ["json", "javascript", "xml", "svg"]
-                .iter()
-                .any(|k| t.contains(k))
-    });
-    input == InputCoding::Identity
-        && textual
-        && !matches!(
-            response.status(),
-            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED | StatusCode::PARTIAL_CONTENT
-        )
-        && !headers.contains_key(header::CONTENT_ENCODING)
-        && !header_has_token(headers, header::CACHE_CONTROL, "no-transform")
-}
-
-/// The body changes length (and coding): no Content-Length, the coding Tether applies, Vary on
-/// Accept-Encoding; for rewritten pages a weak ETag (same page and snippet, not the same
-/// bytes) and no byte ranges of a representation that is not the app's.
-fn rewrite_headers(headers: &mut HeaderMap, coding: OutputCoding, rewritten: bool) {
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::CONTENT_ENCODING);
-    if let Some(value) = coding.header_value() {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
-    }
-    if !header_has_token(headers, header::VARY, "accept-encoding")
-        && !header_has_token(headers, header::VARY, "*")
-    {
-        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
-    if rewritten {
-        headers.remove(header::ACCEPT_RANGES);
-    }
-    if rewritten || coding != OutputCoding::Identity {
-        weaken_etag(headers);
-    }
-}
-
-fn weaken_etag(headers: &mut HeaderMap) {
-    let Some(etag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
-        return;
-    };
-    if !etag.starts_with("W/") {
-        if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
-            headers.insert(header::ETAG, weak);
-        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! unchanged. With `position = "head"` the rewriter stops once the snippet is in: the rest of the
 //! page is copied without being parsed.
 
-use super::coding::{Decoder, Encoder};
+use super::coding::{Decoder, Encoder, InputCoding, OutputCoding};
 use super::csp::Policies;
+use super::splice::{self, Splicer};
 use bytes::{Buf, BytesMut};
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
@@ -49,6 +50,8 @@ struct PageState {
     outcome: Outcome,
     /// Bytes the handlers inserted since the stream last looked (in the page's encoding).
     inserted: usize,
+    /// And in all.
+    inserted_total: usize,
     seen_input: bool,
 }
 
@@ -88,6 +91,11 @@ pub struct Transformer {
     started: bool,
     /// The encoder took bytes since its last flush.
     unflushed: bool,
+    /// A gzipped page for a gzip client: spliced rather than decoded and compressed again
+    /// (`splice`), with the gzip level to fall back on.
+    splicer: Option<(Box<Splicer>, u32)>,
+    /// Decoded bytes the rewriter has already had (after a fallback from splicing).
+    skip: usize,
 }
 
 impl Transformer {
@@ -103,6 +111,7 @@ impl Transformer {
             policies,
             outcome: Outcome::Pending,
             inserted: 0,
+            inserted_total: 0,
             seen_input: false,
         }));
         let sink = Sink::default();
@@ -121,7 +130,17 @@ impl Transformer {
             stop_after_insertion: head,
             started: false,
             unflushed: false,
+            splicer: None,
+            skip: 0,
         }
+    }
+
+    /// Splices the app's gzip into the client's (both must be gzip: see `splice`).
+    pub fn splicing(mut self, gzip_level: u32) -> Self {
+        self.decoder = None;
+        self.encoder = None;
+        self.splicer = Some((Box::default(), gzip_level));
+        self
     }
 
     /// A stream that only compresses (nothing to insert).
@@ -134,12 +153,15 @@ impl Transformer {
                 policies: Policies::default(),
                 outcome: Outcome::Pending,
                 inserted: 0,
+                inserted_total: 0,
                 seen_input: false,
             })),
             sink: Sink::default(),
             stop_after_insertion: false,
             started: false,
             unflushed: false,
+            splicer: None,
+            skip: 0,
         }
     }
 
@@ -149,11 +171,19 @@ impl Transformer {
 
     /// One chunk of the app's body; what is ready for the client.
     pub fn push(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
-        let decoded;
+        if let Some((mut splicer, level)) = self.splicer.take() {
+            let step = splicer.push(data, self);
+            self.splicer = Some((splicer, level));
+            return self.spliced(step);
+        }
+        let mut decoded;
         let plain = match &mut self.decoder {
             Some(decoder) => {
                 decoder.write(data)?;
                 decoded = decoder.take();
+                let skip = self.skip.min(decoded.len());
+                self.skip -= skip;
+                decoded.drain(..skip);
                 &decoded[..]
             }
             None => data,
@@ -169,10 +199,25 @@ impl Transformer {
 
     /// The app's body ended.
     pub fn finish(&mut self) -> std::io::Result<Vec<u8>> {
+        if let Some((mut splicer, level)) = self.splicer.take() {
+            let step = splicer.finish(self);
+            self.splicer = Some((splicer, level));
+            let out = self.spliced(step)?;
+            if self.splicer.is_some() {
+                return Ok(out);
+            }
+            // Fell back: the decode-and-compress path ends the page.
+            let mut rest = self.finish()?;
+            rest.splice(0..0, out);
+            return Ok(rest);
+        }
         let mut plain = Vec::new();
         if let Some(decoder) = &mut self.decoder {
             decoder.finish()?;
             plain = decoder.take();
+            let skip = self.skip.min(plain.len());
+            self.skip -= skip;
+            plain.drain(..skip);
         }
         let mut html = self.html(&plain);
         html.extend(self.end_rewriting());
@@ -182,6 +227,26 @@ impl Transformer {
         encoder.write(&html)?;
         encoder.finish()?;
         Ok(encoder.take())
+    }
+
+    /// What the splicer made, or the decode-and-compress path taking over from where it
+    /// stood (nothing has been sent yet then).
+    fn spliced(
+        &mut self,
+        step: Result<Vec<u8>, Box<splice::Fallback>>,
+    ) -> std::io::Result<Vec<u8>> {
+        let fallback = match step {
+            Ok(out) => return Ok(out),
+            Err(fallback) => fallback,
+        };
+        let (_, level) = self.splicer.take().expect("splicing");
+        let mut encoder = Encoder::new(OutputCoding::Gzip, level).expect("gzip");
+        encoder.write(&fallback.rewritten)?;
+        self.unflushed = true;
+        self.encoder = Some(encoder);
+        self.decoder = Decoder::new(InputCoding::Gzip);
+        self.skip = fallback.fed;
+        self.push(&fallback.input)
     }
 
     fn encode(&mut self, html: Vec<u8>, flush: bool) -> std::io::Result<Vec<u8>> {
@@ -280,6 +345,25 @@ impl Transformer {
     }
 }
 
+impl splice::Rewrite for Transformer {
+    fn rewrite(&mut self, plain: &[u8]) -> Vec<u8> {
+        self.html(plain)
+    }
+
+    fn end(&mut self) -> Vec<u8> {
+        self.end_rewriting()
+    }
+
+    fn decision(&self) -> splice::Decision {
+        let state = lock(&self.state);
+        match state.outcome {
+            Outcome::Pending => splice::Decision::Pending,
+            Outcome::Injected => splice::Decision::Inserted(state.inserted_total),
+            _ => splice::Decision::Unchanged,
+        }
+    }
+}
+
 /// Takes what the rewriter wrote and forgets that much of `pending` (inserted bytes aside).
 fn collect_output(sink: &Sink, state: &Shared<PageState>, pending: &mut BytesMut) -> Vec<u8> {
     let out = std::mem::take(&mut *lock(&sink.0));
@@ -307,7 +391,9 @@ fn settings(
             match snippet.markup(&page.policies) {
                 Some(markup) => {
                     page.outcome = Outcome::Injected;
-                    page.inserted += encoding.encode(&markup).0.len();
+                    let bytes = encoding.encode(&markup).0.len();
+                    page.inserted += bytes;
+                    page.inserted_total += bytes;
                     Some(markup)
                 }
                 None => {

@@ -160,6 +160,11 @@ fn answer(request: &Request<Incoming>) -> Response<Body> {
         // Apps that compress whatever the client asked for.
         "/gzip-always" => with(html(gzip(PAGE.as_bytes())), "content-encoding", "gzip"),
         "/br-always" => with(html(brotli(PAGE.as_bytes())), "content-encoding", "br"),
+        "/gzip-big" => with(
+            html(gzip(big_gzip_page().as_bytes())),
+            "content-encoding",
+            "gzip",
+        ),
         "/zstd-always" => with(html(&b"(zstd frame)"[..]), "content-encoding", "zstd"),
         "/csp-nonce" => with(
             html(PAGE),
@@ -301,9 +306,16 @@ fn shop(request: &Request<Incoming>) -> Response<Body> {
     } else {
         String::new()
     };
+    // `pad=1`: 200 KB of catalogue after the head, so a gzipped page is spliced with a long
+    // tail of the app's own bytes.
+    let pad = if query(request, "pad") == Some("1") {
+        catalogue(200_000)
+    } else {
+        String::new()
+    };
     let page = format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></head>
-<body><h1>Shop</h1><pre id="result"></pre><script{nonce}>
+<body><h1>Shop</h1><div hidden>{pad}</div><pre id="result"></pre><script{nonce}>
 var seen = function (id) {{ var el = document.getElementById(id); return el && el.getAttribute("data-state"); }};
 var tries = 0;
 var timer = setInterval(function () {{
@@ -343,6 +355,32 @@ var timer = setInterval(function () {{
         Some("br") => with(html_with(response, brotli), "content-encoding", "br"),
         _ => response,
     }
+}
+
+/// A 150 KB page with a short head.
+pub fn big_gzip_page() -> String {
+    format!(
+        "<!doctype html><html><head><title>big</title></head><body>{}</body></html>",
+        catalogue(150_000)
+    )
+}
+
+/// Product lines, varied enough that a compressor makes matches of every distance.
+fn catalogue(len: usize) -> String {
+    let mut out = String::with_capacity(len + 100);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.push_str(&format!(
+            "<p class=\"item\">Item {} <a href=\"/shop/{}\">{}</a></p>\n",
+            state % 1000,
+            state >> 50,
+            ["tea", "coffee", "cocoa", "juice"][(state >> 20) as usize % 4]
+        ));
+    }
+    out
 }
 
 /// The same response with its (complete) body encoded.

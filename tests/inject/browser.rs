@@ -126,7 +126,13 @@ async fn csp_nonce_and_compressed_pages_in_the_browser() {
     let world = world("session").await;
     // One browser per page: see `app::START` on multi-page plans that do not log in each time.
     let mut entities = Vec::new();
-    for page in ["/shop?csp=nonce", "/shop?encode=gzip", "/shop?encode=br"] {
+    // `pad=1`: a long gzipped page, spliced with a tail of the app's bytes (`splice`).
+    for page in [
+        "/shop?csp=nonce",
+        "/shop?encode=gzip",
+        "/shop?encode=gzip&pad=1",
+        "/shop?encode=br",
+    ] {
         let results = run(&world, chromium, json!([{"login": "carol", "page": page}])).await;
         let result = &results[0];
         assert_eq!(result["livechat"], "verified", "{page}: {result}");

@@ -64,6 +64,40 @@ async fn compressed_for_the_client_whatever_the_app_sends() {
     assert_eq!(world.skipped("encoding").await, 1);
 }
 
+#[tokio::test]
+async fn a_gzipped_page_is_spliced_not_compressed_again() {
+    let world = World::start(|_| {}).await;
+    let page = app::big_gzip_page();
+    let apps = app::gzip(page.as_bytes());
+    let response = world.navigate("/gzip-big", "gzip, br").await;
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let body = response.bytes().await.unwrap();
+    assert_eq!(gunzip(&body), injected(&page));
+    // Past the first window after the head, the stream is the app's own bytes (the trailer
+    // aside, corrected for the tag); re-compressing would have changed them all.
+    let copied = apps.len() * 3 / 4;
+    assert_eq!(
+        body[body.len() - copied..body.len() - 8],
+        apps[apps.len() - copied..apps.len() - 8]
+    );
+    assert_eq!(world.tether.metric("tether_inject_pages_total").await, 1);
+}
+
+#[tokio::test]
+async fn app_encoding_gzip_asks_the_app_for_gzip_when_the_client_takes_it() {
+    let world = World::start(|config| {
+        config.inject.app_encoding = tether::config::AppEncoding::Gzip;
+    })
+    .await;
+    world.navigate("/page", "gzip, br").await;
+    assert_eq!(world.app.accept_encoding("/page").as_deref(), Some("gzip"));
+    world.navigate("/page", "br").await;
+    assert_eq!(
+        world.app.accept_encoding("/page").as_deref(),
+        Some("identity")
+    );
+}
+
 async fn sha256(response: reqwest::Response) -> Vec<u8> {
     Sha256::digest(response.bytes().await.unwrap()).to_vec()
 }
