@@ -135,14 +135,14 @@ pub fn code_lengths(frequencies: &[u32], limit: usize) -> Vec<u8> {
         .filter(|(_, &f)| f > 0)
         .map(|(symbol, &f)| (f, symbol))
         .collect();
-    for symbol in 0..frequencies.len() {
-        if used.len() >= 2 {
-            break;
-        }
-        if frequencies[symbol] == 0 {
-            used.push((1, symbol));
-        }
-    }
+    let unused: Vec<usize> = frequencies
+        .iter()
+        .enumerate()
+        .filter(|(_, &f)| f == 0)
+        .map(|(symbol, _)| symbol)
+        .take(2usize.saturating_sub(used.len()))
+        .collect();
+    used.extend(unused.into_iter().map(|symbol| (1, symbol)));
     used.sort_unstable();
     let depths = huffman_depths(&used.iter().map(|&(f, _)| f).collect::<Vec<_>>());
     // Codes per length, limited: over-deep codes go to the limit, then codes move down a

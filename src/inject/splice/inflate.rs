@@ -75,10 +75,11 @@ pub struct Inflater {
 }
 
 impl Default for Inflater {
+    /// Room for the usual splice (a head and one window) without growing.
     fn default() -> Self {
         Self {
-            plain: Vec::new(),
-            tokens: Vec::new(),
+            plain: Vec::with_capacity(48 * 1024),
+            tokens: Vec::with_capacity(4096),
             blocks: Vec::new(),
             end: None,
             at: 0,
@@ -299,8 +300,11 @@ struct Header {
     kind: Kind,
     body: u64,
     stored_len: usize,
-    tables: Option<(Vec<u8>, Box<(Decoder, Decoder)>)>,
+    /// The literal/length code's lengths and the two decoders (Huffman blocks).
+    tables: Option<Tables>,
 }
+
+type Tables = (Vec<u8>, Box<(Decoder, Decoder)>);
 
 impl Header {
     fn fixed(body: u64) -> Self {
