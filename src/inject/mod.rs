@@ -251,16 +251,20 @@ impl Injector {
         let transformer = match decision {
             Decision::Inject => {
                 let encoding = charset_of(response.headers()).expect("checked by decide");
+                // A gzipped page for a gzip client: spliced, not compressed again (and no
+                // codec state is made for it: zlib's costs more to set up than a splice).
+                let splice = input == InputCoding::Gzip && candidate.coding == OutputCoding::Gzip;
                 let transformer = Transformer::new(
                     Arc::new(PageSnippet::new(self.settings.clone(), &candidate)),
                     policies,
                     self.settings.head,
                     encoding,
-                    Decoder::new(input),
-                    Encoder::new(candidate.coding, self.settings.gzip_level),
+                    (!splice).then(|| Decoder::new(input)).flatten(),
+                    (!splice)
+                        .then(|| Encoder::new(candidate.coding, self.settings.gzip_level))
+                        .flatten(),
                 );
-                // A gzipped page for a gzip client: spliced, not compressed again.
-                if input == InputCoding::Gzip && candidate.coding == OutputCoding::Gzip {
+                if splice {
                     transformer.splicing(self.settings.gzip_level)
                 } else {
                     transformer

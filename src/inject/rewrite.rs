@@ -135,10 +135,10 @@ impl Transformer {
         }
     }
 
-    /// Splices the app's gzip into the client's (both must be gzip: see `splice`).
+    /// Splices the app's gzip into the client's (both must be gzip: see `splice`; made
+    /// without a decoder and an encoder).
     pub fn splicing(mut self, gzip_level: u32) -> Self {
-        self.decoder = None;
-        self.encoder = None;
+        debug_assert!(self.decoder.is_none() && self.encoder.is_none());
         self.splicer = Some((Box::default(), gzip_level));
         self
     }

@@ -25,8 +25,9 @@ use join::{join, tail_token, Rest, WINDOW};
 /// also keeps bit positions within 32 bits).
 const MAX_PAGE: usize = 4 << 20;
 
-/// How much page the rewriter is given at a time while it decides.
-const STEP: usize = 4096;
+/// How much page the rewriter is given at a time while it decides (a head is often shorter:
+/// the rewriter then parses no further than it must).
+const STEP: usize = 1024;
 
 /// What the splicer needs from the HTML rewriter.
 pub trait Rewrite {
@@ -240,7 +241,7 @@ impl Splicer {
             if self.inflater.end.is_some() {
                 break None;
             }
-            let until = self.inflater.plain.len() + 2 * STEP;
+            let until = self.inflater.plain.len() + 8 * STEP;
             let before = self.inflater.plain.len();
             if until > MAX_PAGE.max(at + 2 * WINDOW)
                 || self.inflater.run(&self.input[start..], until).is_err()
