@@ -34,20 +34,14 @@ fn main() {
     });
 }
 
+#[path = "support/shop_page.rs"]
+mod shop_page;
+
 /// 100 KiB of a product listing, plain and gzipped.
 fn pages() -> &'static (Bytes, Bytes) {
     static PAGES: std::sync::OnceLock<(Bytes, Bytes)> = std::sync::OnceLock::new();
     PAGES.get_or_init(|| {
-        let mut page = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title><link rel=\"stylesheet\" href=\"/a.css\"></head><body>\n");
-        let mut i = 0u64;
-        while page.len() < 100 * 1024 {
-            i += 1;
-            page.push_str(&format!(
-                "<div class=\"product card-{}\"><a href=\"/product/{}\">Product {} with a longer name</a><span class=\"price\">{}.{:02} EUR</span><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit {}.</p></div>\n",
-                i % 7, i * 7919 % 100_000, i, i * 37 % 500, i % 100, i * 13
-            ));
-        }
-        page.push_str("</body></html>\n");
+        let page = shop_page::shop_page();
         let gzip = gzip(page.as_bytes());
         (Bytes::from(page), Bytes::from(gzip))
     })

@@ -47,19 +47,8 @@ impl Rewrite for AfterHead {
     }
 }
 
-fn page() -> Vec<u8> {
-    let mut page = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title><link rel=\"stylesheet\" href=\"/a.css\"></head><body>\n");
-    let mut i = 0u64;
-    while page.len() < 100 * 1024 {
-        i += 1;
-        page.push_str(&format!(
-            "<div class=\"product card-{}\"><a href=\"/product/{}\">Product {} with a longer name</a><span class=\"price\">{}.{:02} EUR</span><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit {}.</p></div>\n",
-            i % 7, i * 7919 % 100_000, i, i * 37 % 500, i % 100, i * 13
-        ));
-    }
-    page.push_str("</body></html>\n");
-    page.into_bytes()
-}
+#[path = "support/shop_page.rs"]
+mod shop_page;
 
 fn median_micros(mut run: impl FnMut()) -> f64 {
     let mut samples: Vec<f64> = (0..15)
@@ -76,7 +65,7 @@ fn median_micros(mut run: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let page = page();
+    let page = shop_page::shop_page().into_bytes();
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     encoder.write_all(&page).unwrap();
     let gz = encoder.finish().unwrap();
