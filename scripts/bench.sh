@@ -64,19 +64,7 @@ source = "$source"
 kind = "$store"
 path = "$WORK/tether-$name.db"
 url = "redis://127.0.0.1:18379/0"
-[livechat]
-enabled = true
-license_id = 1
-organization_id = "00000000-0000-4000-8000-00000000c0de"
-client_id = "sandbox-client"
-client_secret = "sandbox-secret"
-refresh_token = "sandbox-refresh-0"
-accounts_url = "http://127.0.0.1:$accounts"
-api_url = "http://127.0.0.1:$accounts"
-sync_customer_profile = false
-[log]
-level = "warn"
-access_log = false
+$(livechat_sandbox_section "$accounts")
 TOML
   if [ -n "$liveperson" ]; then
     cat >> "$WORK/tether-$name.toml" <<TOML

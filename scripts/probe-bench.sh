@@ -38,19 +38,7 @@ url = "http://127.0.0.1:18080"
 source = "probe"
 [store]
 kind = "memory"
-[livechat]
-enabled = true
-license_id = 1
-organization_id = "00000000-0000-4000-8000-00000000c0de"
-client_id = "sandbox-client"
-client_secret = "sandbox-secret"
-refresh_token = "sandbox-refresh-0"
-accounts_url = "http://127.0.0.1:18090"
-api_url = "http://127.0.0.1:18090"
-sync_customer_profile = false
-[log]
-level = "warn"
-access_log = false
+$(livechat_sandbox_section 18090)
 TOML
 "${TETHER_BIN:-$BIN/tether}" run --config "$WORK/tether.toml" & PIDS+=($!); TETHER_PID=$!
 for port in 18080 18090 18443; do wait_port $port; done

@@ -93,6 +93,26 @@ access_log = false
 TOML
 }
 
+# livechat_sandbox_section ACCOUNTS_PORT: the [livechat] and [log] sections of a Tether whose
+# LiveChat is the sandbox accounts server (examples/sandbox_accounts) on that port.
+livechat_sandbox_section() {
+  cat <<TOML
+[livechat]
+enabled = true
+license_id = 1
+organization_id = "00000000-0000-4000-8000-00000000c0de"
+client_id = "sandbox-client"
+client_secret = "sandbox-secret"
+refresh_token = "sandbox-refresh-0"
+accounts_url = "http://127.0.0.1:$1"
+api_url = "http://127.0.0.1:$1"
+sync_customer_profile = false
+[log]
+level = "warn"
+access_log = false
+TOML
+}
+
 # wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
 wait_port() {
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done

@@ -256,6 +256,25 @@ pub fn set_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<Head
     };
 }
 
+/// Tether's own `Forwarded` element: `for=<peer>;host="<host>";proto=<proto>` (both HTTP/1.1
+/// paths write it with this).
+pub(crate) fn write_forwarded_element(out: &mut Vec<u8>, conn: &ConnInfo, host: Option<&[u8]>) {
+    out.extend_from_slice(conn.forwarded_for.as_bytes());
+    if let Some(host) = host {
+        // A quoted-string (RFC 7230 section 3.2.6): `"` and `\` only as quoted pairs.
+        out.extend_from_slice(b";host=\"");
+        for &byte in host {
+            if byte == b'"' || byte == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(byte);
+        }
+        out.push(b'"');
+    }
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(conn.proto.as_bytes());
+}
+
 /// `Forwarded: for=<peer>;host="<host>";proto=<proto>`, after a trusted peer's own elements.
 fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<&HeaderValue>) {
     let earlier = if conn.trusted_peer {
@@ -268,20 +287,7 @@ fn set_rfc7239_forwarded(headers: &mut HeaderMap, conn: &ConnInfo, host: Option<
     if !value.is_empty() {
         value.extend_from_slice(b", ");
     }
-    value.extend_from_slice(conn.forwarded_for.as_bytes());
-    if let Some(host) = host {
-        // A quoted-string (RFC 7230 section 3.2.6): `"` and `\` only as quoted pairs.
-        value.extend_from_slice(b";host=\"");
-        for &byte in host.as_bytes() {
-            if byte == b'"' || byte == b'\\' {
-                value.push(b'\\');
-            }
-            value.push(byte);
-        }
-        value.push(b'"');
-    }
-    value.extend_from_slice(b";proto=");
-    value.extend_from_slice(conn.proto.as_bytes());
+    write_forwarded_element(&mut value, conn, host.map(HeaderValue::as_bytes));
     // Handed over, not copied again.
     match HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         Ok(value) => headers.insert(header::FORWARDED, value),

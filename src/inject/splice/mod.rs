@@ -81,9 +81,6 @@ enum Phase {
 struct Tail {
     from: usize,
     correction: gzip::Correction,
-    /// Where the deflate stream starts in `input` (for finding the first member's end when
-    /// another member may follow).
-    deflate_start: usize,
     scanned: usize,
     suspect: Option<usize>,
 }
@@ -233,7 +230,10 @@ impl Splicer {
         let Some((at, _)) = self.insertion else {
             return self.fall_back();
         };
-        let inserted = self.rewritten[at..at + bytes].to_vec();
+        // The rewriter has ended: all it inserted is out (else it is not one insertion).
+        let Some(inserted) = self.rewritten.get(at..at + bytes).map(<[u8]>::to_vec) else {
+            return self.fall_back();
+        };
         let tail = loop {
             if let Some(tail) = tail_token(&self.inflater, at) {
                 break Some(tail);
@@ -291,7 +291,6 @@ impl Splicer {
                 self.phase = Phase::Tail(Tail {
                     from: start + from_byte,
                     correction,
-                    deflate_start: start,
                     scanned: start + from_byte,
                     suspect: None,
                 });
@@ -331,12 +330,13 @@ impl Splicer {
             None => self.input.len().checked_sub(8),
             Some(_) => {
                 // Rare: decode the rest to find where the first member ends.
-                let data = &self.input[tail.deflate_start..];
+                let start = self.deflate_start.expect("spliced after the header");
+                let data = &self.input[start..];
                 match self.inflater.run(data, usize::MAX) {
                     Ok(()) => self
                         .inflater
                         .end
-                        .map(|end| tail.deflate_start + end.div_ceil(8) as usize),
+                        .map(|end| start + end.div_ceil(8) as usize),
                     Err(_) => None,
                 }
             }

@@ -7,8 +7,8 @@ thread_local! {
     static CACHED: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
 }
 
-/// IMF-fixdate (RFC 9110 section 5.6.7) for now.
-pub fn now() -> Vec<u8> {
+/// Appends IMF-fixdate (RFC 9110 section 5.6.7) for now to `out` (no allocation per response).
+pub fn write_now(out: &mut Vec<u8>) {
     let second = crate::clock::now_secs();
     CACHED.with(|cached| {
         let mut cached = cached.borrow_mut();
@@ -22,6 +22,6 @@ pub fn now() -> Vec<u8> {
                 .unwrap_or_default();
             *cached = (second, formatted.into_bytes());
         }
-        cached.1.clone()
+        out.extend_from_slice(&cached.1);
     })
 }

@@ -43,7 +43,27 @@ fn offsets(buf: &[u8], part: &[u8]) -> Range<usize> {
     start..start + part.len()
 }
 
+/// The head's length once httparse has all of it; None while it is incomplete.
+fn parsed(result: httparse::Result<usize>) -> Result<Option<usize>, HeadError> {
+    match result {
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooMany),
+        Err(_) => Err(HeadError::Invalid),
+    }
+}
+
 impl Head {
+    /// Each field's name and value, as offsets into `buf`.
+    fn keep_fields(&mut self, buf: &[u8], fields: &[httparse::Header<'_>]) {
+        self.headers.clear();
+        self.headers.extend(
+            fields
+                .iter()
+                .map(|f| (offsets(buf, f.name.as_bytes()), offsets(buf, f.value))),
+        );
+    }
+
     pub fn bytes<'a>(&self, buf: &'a [u8], range: &Range<usize>) -> &'a [u8] {
         &buf[range.clone()]
     }
@@ -55,11 +75,8 @@ impl Head {
         scratch: &mut [httparse::Header<'b>],
     ) -> Result<Option<()>, HeadError> {
         let mut request = httparse::Request::new(scratch);
-        let len = match request.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooMany),
-            Err(_) => return Err(HeadError::Invalid),
+        let Some(len) = parsed(request.parse(buf))? else {
+            return Ok(None);
         };
         let (Some(method), Some(path), Some(minor)) =
             (request.method, request.path, request.version)
@@ -71,13 +88,7 @@ impl Head {
         self.second = offsets(buf, path.as_bytes());
         self.minor = minor;
         self.status = 0;
-        self.headers.clear();
-        for header in request.headers.iter() {
-            self.headers.push((
-                offsets(buf, header.name.as_bytes()),
-                offsets(buf, header.value),
-            ));
-        }
+        self.keep_fields(buf, request.headers);
         Ok(Some(()))
     }
 
@@ -88,11 +99,8 @@ impl Head {
         scratch: &mut [httparse::Header<'b>],
     ) -> Result<Option<()>, HeadError> {
         let mut response = httparse::Response::new(scratch);
-        let len = match response.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooMany),
-            Err(_) => return Err(HeadError::Invalid),
+        let Some(len) = parsed(response.parse(buf))? else {
+            return Ok(None);
         };
         let (Some(status), Some(minor)) = (response.code, response.version) else {
             return Err(HeadError::Invalid);
@@ -107,13 +115,7 @@ impl Head {
             offsets(buf, reason.as_bytes())
         };
         self.first = 0..0;
-        self.headers.clear();
-        for header in response.headers.iter() {
-            self.headers.push((
-                offsets(buf, header.name.as_bytes()),
-                offsets(buf, header.value),
-            ));
-        }
+        self.keep_fields(buf, response.headers);
         Ok(Some(()))
     }
 

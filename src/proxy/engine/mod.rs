@@ -456,7 +456,7 @@ fn reply_bytes(refusal: Refusal, asked: Asked, out: &mut Vec<u8>) {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"date: ");
-    out.extend_from_slice(&date::now());
+    date::write_now(out);
     out.extend_from_slice(b"\r\n\r\n");
     if !asked.head_request {
         out.extend_from_slice(&body);

@@ -3,7 +3,7 @@
 //! on the hyper path (`docs/proxy.md`, "Transparency"), without building one.
 
 use super::head::{trim, Framing, Head};
-use crate::proxy::headers::{is_hop_by_hop, IdentityHeaders, Protection};
+use crate::proxy::headers::{is_hop_by_hop, write_forwarded_element, IdentityHeaders, Protection};
 use crate::proxy::ConnInfo;
 
 /// Names listed in a head's `Connection` values (they go with it), lowercase.
@@ -143,26 +143,14 @@ pub fn request_head(
     removed
 }
 
-/// `Forwarded`, as `headers::set_rfc7239_forwarded` writes it.
+/// `Forwarded`, the earlier elements then Tether's (as `headers::set_rfc7239_forwarded`).
 fn forwarded(out: &mut Vec<u8>, earlier: &[&[u8]], conn: &ConnInfo, host: Option<&[u8]>) {
     out.extend_from_slice(b"forwarded: ");
     for value in earlier {
         out.extend_from_slice(value);
         out.extend_from_slice(b", ");
     }
-    out.extend_from_slice(conn.forwarded_for.as_bytes());
-    if let Some(host) = host {
-        out.extend_from_slice(b";host=\"");
-        for &byte in host {
-            if byte == b'"' || byte == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(byte);
-        }
-        out.push(b'"');
-    }
-    out.extend_from_slice(b";proto=");
-    out.extend_from_slice(conn.proto.as_bytes());
+    write_forwarded_element(out, conn, host);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -234,7 +222,7 @@ pub fn response_head(
     }
     if !has_date {
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(&super::date::now());
+        super::date::write_now(out);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
