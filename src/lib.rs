@@ -31,6 +31,7 @@ mod demo;
 mod doctor;
 mod erasure;
 mod health;
+mod hex;
 mod identity;
 mod inject;
 mod io;

@@ -297,6 +297,7 @@ pub struct Metrics {
     spoofed_identity_headers: Counter,
     reserved_path_rejections: Counter,
     websocket_tunnels: Counter,
+    http1_handoffs: Counter,
     refusals: CountersBy<EdgeRefusal>,
     inject_pages: Counter,
     inject_skips: CountersBy<InjectSkip>,
@@ -378,6 +379,12 @@ impl Metrics {
                 "Pages under inject.paths passed without the snippets, by reason.",
                 "reason",
             ),
+            http1_handoffs: counter(
+                r,
+                "http1_handoffs",
+                "HTTP/1.1 connections Tether's engine left to hyper at a request it does not serve \
+                 itself (an upgrade, Expect, an injected page, a chunked endpoint body, ...).",
+            ),
             inject_csp_warned: AtomicBool::new(false),
         }
     }
@@ -388,6 +395,10 @@ impl Metrics {
 
     pub fn upstream_failure(&self, kind: UpstreamFailure) {
         self.upstream_failures.inc(kind);
+    }
+
+    pub fn http1_handoff(&self) {
+        self.http1_handoffs.inc();
     }
 
     pub fn connection_opened(&self) {

@@ -10,15 +10,14 @@ use crate::identity::{IdentityResolver, IdentityShared};
 use crate::inject::PageInputs;
 use crate::lifecycle::StartError;
 use crate::metrics::Registry;
-use crate::proxy::{BoxFuture, ConnInfo, ReservedEndpoints, ResponseBody};
+use crate::proxy::{BoxFuture, ConnInfo, EndpointBody, ReservedEndpoints};
 use crate::refusal::Answer;
 use crate::refusal::Refusal;
-use crate::respond::{public_json, script};
+use crate::respond::{public_json, script, Reply};
 use crate::signing::JWKS_PATH;
 use crate::vendors::{Call, Vendor, GET_HEAD};
 use bytes::Bytes;
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::Request;
 use std::sync::Arc;
 
 /// Builds one core's router (each core gets its own HTTP clients; the rest is shared).
@@ -153,22 +152,25 @@ struct Router(Arc<PerCore>);
 impl ReservedEndpoints for Router {
     fn handle(
         &self,
-        request: Request<Incoming>,
+        request: Request<EndpointBody>,
         subpath: String,
         conn: Arc<ConnInfo>,
-    ) -> BoxFuture<Response<ResponseBody>> {
+    ) -> BoxFuture<Reply> {
         let this = self.clone();
         Box::pin(async move {
             let answer = this.route(request, &subpath, &conn).await;
-            answer
-                .unwrap_or_else(Refusal::into_reply)
-                .map(ResponseBody::own)
+            answer.unwrap_or_else(Refusal::into_reply)
         })
     }
 }
 
 impl Router {
-    async fn route(&self, request: Request<Incoming>, subpath: &str, conn: &ConnInfo) -> Answer {
+    async fn route(
+        &self,
+        request: Request<EndpointBody>,
+        subpath: &str,
+        conn: &ConnInfo,
+    ) -> Answer {
         let shared = &self.0.shared;
         match (subpath, &shared.loader, &shared.signer) {
             // The loader is the same for every visitor: browsers may keep it a few minutes.

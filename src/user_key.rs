@@ -30,7 +30,7 @@ impl UserKeys {
         });
         let filling = keys.clone();
         tokio::spawn(async move {
-            let fresh = hex(&crate::random::bytes::<32>());
+            let fresh = crate::hex::lower(&crate::random::bytes::<32>());
             let mut complained = false;
             loop {
                 match store.value_or_insert(SECRET_NAME, fresh.clone()).await {
@@ -70,12 +70,10 @@ impl UserKeys {
     /// known.
     pub fn key_for(&self, user: &str) -> Option<String> {
         let key = self.key.get()?;
-        Some(hex(&hmac::sign(key, user.as_bytes()).as_ref()[..16]))
+        Some(crate::hex::lower(
+            &hmac::sign(key, user.as_bytes()).as_ref()[..16],
+        ))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -93,7 +91,7 @@ mod tests {
         assert_ne!(other.key_for("alice").unwrap(), alice);
         // Not the unsalted SHA-256 a dictionary could reverse.
         let plain = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"alice");
-        assert_ne!(alice, hex(&plain.as_ref()[..16]));
+        assert_ne!(alice, crate::hex::lower(&plain.as_ref()[..16]));
         let unknown = UserKeys {
             key: OnceLock::new(),
         };

@@ -7,10 +7,8 @@ use super::headers::HeaderReader;
 use super::{Identity, IdentityError};
 use crate::config::Config;
 use crate::metrics::{Counter, CountersBy, Registry};
-use crate::proxy::{BodySent, RequestBody, Upstream};
+use crate::proxy::AppFetcher;
 use http::header::{self, HeaderMap};
-use http::{Request, Uri};
-use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,13 +94,13 @@ struct JsonPointers {
     name: String,
 }
 
-/// One serving thread's probe client: its own pool of keep-alive connections to the app on
-/// the proxy's per-core upstream path (no connection task, no channel hop), at most
+/// One serving thread's probe client: its own keep-alive connections to the app, on the
+/// engine's byte-level client (`proxy::AppFetcher`: no connection task, no channel hop), at most
 /// `probe_concurrency` of them kept.
 pub struct Probe {
-    upstream: Upstream,
+    fetcher: AppFetcher,
     /// `probe_path`, origin-form.
-    uri: Uri,
+    target: String,
     timeout: Duration,
     limit: Arc<ProbeLimit>,
     json: Option<JsonPointers>,
@@ -112,26 +110,14 @@ pub struct Probe {
 impl Probe {
     pub fn new(config: &Config, limit: Arc<ProbeLimit>) -> Self {
         let identity = &config.identity;
-        let upstream = Upstream::new(
-            &crate::config::UpstreamConfig {
-                pool_max_idle: identity.probe_concurrency,
-                websockets: false,
-                ..config.upstream.clone()
-            },
-            &config.limits,
-        );
-        let uri = Uri::builder()
-            .path_and_query(identity.probe_path.as_str())
-            .build()
-            .expect("probe_path is validated as a path");
         let json = (!identity.probe_json_user.is_empty()).then(|| JsonPointers {
             user: identity.probe_json_user.clone(),
             email: identity.probe_json_email.clone(),
             name: identity.probe_json_name.clone(),
         });
         Self {
-            upstream,
-            uri,
+            fetcher: AppFetcher::new(&config.upstream, &config.limits, identity.probe_concurrency),
+            target: identity.probe_path.clone(),
             timeout: identity.probe_timeout,
             limit,
             json,
@@ -142,39 +128,28 @@ impl Probe {
     /// Asks the app who sent `caller`'s request.
     pub async fn ask(&self, caller: &HeaderMap) -> Result<Option<Identity>, IdentityError> {
         let _slot = self.limit.acquire().await?;
-        let probe = probe_request(&self.uri, caller, self.json.is_some());
-        let (status, headers, body) = tokio::time::timeout(self.timeout, async {
-            let response = self
-                .upstream
-                .send(probe, BodySent::Already, false)
-                .await
-                .map_err(|err| {
-                    IdentityError::Unavailable(format!("the app did not answer: {err}"))
-                })?;
-            let (parts, body) = response.into_parts();
-            // Read the (small) body: the JSON answer, and the connection back to the pool.
-            let body = http_body_util::Limited::new(body, PROBE_BODY_LIMIT)
-                .collect()
-                .await
-                .map(|body| body.to_bytes());
-            Ok::<_, IdentityError>((parts.status, parts.headers, body))
-        })
-        .await
-        .map_err(|_| IdentityError::Unavailable("the identity probe timed out".into()))??;
-        match status.as_u16() {
+        let fields = probe_fields(caller, self.json.is_some());
+        // The (small) body is read whole: the JSON answer, and the connection back to the pool.
+        let answer = self.fetcher.get(&self.target, &fields, PROBE_BODY_LIMIT);
+        let answer = tokio::time::timeout(self.timeout, answer)
+            .await
+            .map_err(|_| IdentityError::Unavailable("the identity probe timed out".into()))?
+            .map_err(|err| IdentityError::Unavailable(format!("the app did not answer: {err}")))?;
+        match answer.status {
             200..=299 => match &self.json {
-                None => self.reader.read(&headers),
-                Some(pointers) => match body {
-                    Ok(body) => self.read_json(pointers, &headers, &body),
-                    Err(_) => Err(self.rejected(AnswerRejected::TooLarge, "over 64 KiB")),
+                None => self.reader.read(&answer.headers),
+                Some(pointers) => match answer.body {
+                    Some(body) => self.read_json(pointers, &answer.headers, &body),
+                    None => Err(self.rejected(AnswerRejected::TooLarge, "over 64 KiB")),
                 },
             },
             // Not logged in; a redirect is the app sending the caller to its login page.
             300..=399 | 401 | 403 => Ok(None),
             500..=599 => Err(IdentityError::Unavailable(format!(
-                "the app answered {status}"
+                "the app answered {}",
+                answer.status
             ))),
-            _ => Err(IdentityError::Invalid(format!(
+            status => Err(IdentityError::Invalid(format!(
                 "the app answered {status} (is identity.probe_path right?)"
             ))),
         }
@@ -223,13 +198,10 @@ impl Probe {
     }
 }
 
-/// GET probe_path with the caller's Host, Cookie and Authorization only (and, for a JSON "who am
+/// The probe's fields: the caller's Host, Cookie and Authorization only (and, for a JSON "who am
 /// I", `Accept: application/json`, which some apps answer by).
-fn probe_request(uri: &Uri, caller: &HeaderMap, json: bool) -> Request<RequestBody> {
-    let mut request = Request::get(uri.clone())
-        .body(RequestBody::empty())
-        .expect("a GET with a valid URI is a valid request");
-    let headers = request.headers_mut();
+fn probe_fields(caller: &HeaderMap, json: bool) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
     if let Some(host) = caller.get(header::HOST) {
         headers.insert(header::HOST, host.clone());
     }
@@ -238,12 +210,12 @@ fn probe_request(uri: &Uri, caller: &HeaderMap, json: bool) -> Request<RequestBo
             headers.append(name.clone(), value.clone());
         }
     }
-    crate::proxy::headers::join_cookies(headers);
+    crate::proxy::headers::join_cookies(&mut headers);
     if json {
         headers.insert(
             header::ACCEPT,
             http::HeaderValue::from_static("application/json"),
         );
     }
-    request
+    headers
 }

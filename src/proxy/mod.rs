@@ -9,13 +9,15 @@ pub mod headers;
 pub mod reserved;
 mod upstream;
 
-pub use body::{full, ResponseBody};
-pub use upstream::{AppBody, BodySent, ForwardError, RequestBody, Upstream};
+pub use body::{full, EndpointBody, ResponseBody};
+pub use engine::AppFetcher;
+pub use upstream::{AppBody, ForwardError, RequestBody, Upstream};
 
 use crate::config::{Config, IdentitySource};
 use crate::inject::Injector;
 use crate::metrics::{EdgeRefusal, Metrics, UpstreamFailure};
 use crate::refusal::Refusal;
+use crate::respond::Reply;
 use headers::IdentityHeaders;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
@@ -99,23 +101,18 @@ pub trait ReservedEndpoints: Send + Sync + 'static {
     /// `subpath` is the path below the prefix: "" or "/...".
     fn handle(
         &self,
-        request: Request<Incoming>,
+        request: Request<EndpointBody>,
         subpath: String,
         conn: Arc<ConnInfo>,
-    ) -> BoxFuture<Response<ResponseBody>>;
+    ) -> BoxFuture<Reply>;
 }
 
 /// The endpoints when no vendor is configured: everything under the prefix is 404.
 pub struct NoEndpoints;
 
 impl ReservedEndpoints for NoEndpoints {
-    fn handle(
-        &self,
-        _: Request<Incoming>,
-        _: String,
-        _: Arc<ConnInfo>,
-    ) -> BoxFuture<Response<ResponseBody>> {
-        Box::pin(async { refuse(Refusal::NotFound) })
+    fn handle(&self, _: Request<EndpointBody>, _: String, _: Arc<ConnInfo>) -> BoxFuture<Reply> {
+        Box::pin(async { Refusal::NotFound.into_reply() })
     }
 }
 
@@ -245,8 +242,9 @@ impl Proxy {
                         request.headers_mut().insert(header::HOST, host);
                     }
                 }
-                let response = self.endpoints.handle(request, subpath, conn.clone()).await;
-                with_private_headers(response)
+                let request = request.map(EndpointBody::streaming);
+                let reply = self.endpoints.handle(request, subpath, conn.clone()).await;
+                with_private_headers(reply).map(ResponseBody::own)
             }
             Route::Disguised => {
                 self.metrics.reserved_path_rejected();
@@ -455,7 +453,7 @@ fn upgrade_matches(response: &Response<AppBody>, token: &HeaderValue) -> bool {
 
 /// Responses from Tether's own endpoints are private to the caller unless the endpoint said
 /// otherwise (a public JWKS may set its own Cache-Control).
-fn with_private_headers(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+pub(crate) fn with_private_headers<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

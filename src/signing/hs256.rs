@@ -33,11 +33,7 @@ impl SharedKey {
 
     /// Lowercase hex HMAC-SHA256 of `message` (Intercom's `user_hash`).
     pub fn hex(&self, message: &str) -> String {
-        hmac::sign(&self.0, message.as_bytes())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex::lower(hmac::sign(&self.0, message.as_bytes()).as_ref())
     }
 }
 

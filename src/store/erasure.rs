@@ -19,11 +19,7 @@ pub const LOG_LENGTH: u64 = 10_000;
 /// A user as the erasure log names them: hex SHA-256 of the user id.
 pub fn user_hash(user: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user.as_bytes());
-    digest
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::hex::lower(digest.as_ref())
 }
 
 /// Where a replica is in the erasure log.

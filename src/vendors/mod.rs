@@ -18,7 +18,7 @@ use crate::health::ReadinessCheck;
 use crate::identity::{Identity, IdentityResolver};
 use crate::lifecycle::StartError;
 use crate::metrics::Registry;
-use crate::proxy::ConnInfo;
+use crate::proxy::{ConnInfo, EndpointBody};
 use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::signing::Signer;
@@ -26,7 +26,6 @@ use crate::store::Store;
 use crate::user_key::UserKeys;
 use futures_util::future::BoxFuture;
 use http::{Method, Request};
-use hyper::body::Incoming;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -105,7 +104,7 @@ pub struct PagePart {
 
 /// One request to a vendor's endpoint.
 pub struct Call<'a> {
-    pub request: Request<Incoming>,
+    pub request: Request<EndpointBody>,
     /// The path below `{prefix}/{name}` (`/token`); for an extra path, the path below the prefix.
     pub path: &'a str,
     pub conn: &'a ConnInfo,
@@ -162,7 +161,7 @@ pub fn tag_user_key(reply: &mut crate::respond::Reply, keys: &UserKeys, user: &s
 /// `https://<host>{prefix}` from the request's authority (HTTP/2) or Host header: the issuer of
 /// tokens when the configuration names none (development only: replicas behind other names
 /// would sign with other issuers).
-pub fn issuer_from_host(request: &Request<Incoming>, prefix: &str) -> Result<String, Refusal> {
+pub fn issuer_from_host(request: &Request<EndpointBody>, prefix: &str) -> Result<String, Refusal> {
     let host = match request.uri().authority() {
         Some(authority) => Some(authority.as_str().to_string()),
         None => request

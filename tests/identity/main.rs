@@ -7,6 +7,7 @@
 mod support;
 
 mod json_probe;
+mod probe_wire;
 mod tokens;
 
 use support::backend::Backend;
@@ -25,15 +26,7 @@ impl World {
     pub async fn start(configure: impl FnOnce(&mut tether::Config)) -> Self {
         let certs = TestCerts::new();
         let app = Backend::start().await;
-        let mut config = config_for(app.addr, &certs);
-        let accounts = WidgetAccounts::default();
-        config.zendesk.enabled = true;
-        config.zendesk.key_id = accounts.zendesk.key_id;
-        config.zendesk.secret = tether::redact::Secret::new(accounts.zendesk.secret);
-        config.store.kind = tether::config::StoreKind::Memory;
-        configure(&mut config);
-        config.validate().expect("a valid test configuration");
-        let tether = TestTether::start(config).await;
+        let tether = tether_in_front_of(app.addr, &certs, configure).await;
         let client = certs.client();
         Self {
             certs,
@@ -45,26 +38,7 @@ impl World {
 
     /// Whom Tether names for a request with these headers: Ok(user id, name) or Err(status).
     pub async fn who(&self, headers: &[(&str, &str)]) -> Result<(String, Option<String>), u16> {
-        let mut request = self
-            .client
-            .get(format!("{}/.tether/zendesk/jwt", self.tether.https));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        if status != 200 {
-            if status == 503 {
-                assert!(response.headers().contains_key("retry-after"));
-            }
-            return Err(status);
-        }
-        let body: serde_json::Value = response.json().await.unwrap();
-        let claims = payload(body["jwt"].as_str().unwrap());
-        Ok((
-            claims["external_id"].as_str().unwrap().to_string(),
-            claims["name"].as_str().map(str::to_string),
-        ))
+        who(&self.client, &self.tether, headers).await
     }
 
     /// A counter of /metrics with one label.
@@ -78,6 +52,49 @@ impl World {
             .parse()
             .unwrap()
     }
+}
+
+/// Tether in front of `app` with Zendesk on (to read back whom Tether names), then `configure`.
+pub async fn tether_in_front_of(
+    app: std::net::SocketAddr,
+    certs: &TestCerts,
+    configure: impl FnOnce(&mut tether::Config),
+) -> TestTether {
+    let mut config = config_for(app, certs);
+    let accounts = WidgetAccounts::default();
+    config.zendesk.enabled = true;
+    config.zendesk.key_id = accounts.zendesk.key_id;
+    config.zendesk.secret = tether::redact::Secret::new(accounts.zendesk.secret);
+    config.store.kind = tether::config::StoreKind::Memory;
+    configure(&mut config);
+    config.validate().expect("a valid test configuration");
+    TestTether::start(config).await
+}
+
+/// Whom `tether` names for a request with these headers: Ok(user id, name) or Err(status).
+pub async fn who(
+    client: &reqwest::Client,
+    tether: &TestTether,
+    headers: &[(&str, &str)],
+) -> Result<(String, Option<String>), u16> {
+    let mut request = client.get(format!("{}/.tether/zendesk/jwt", tether.https));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status != 200 {
+        if status == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        return Err(status);
+    }
+    let body: serde_json::Value = response.json().await.unwrap();
+    let claims = payload(body["jwt"].as_str().unwrap());
+    Ok((
+        claims["external_id"].as_str().unwrap().to_string(),
+        claims["name"].as_str().map(str::to_string),
+    ))
 }
 
 /// A JWT's claims, unverified.

@@ -10,6 +10,16 @@ mod grants;
 mod onboarding;
 mod tokens;
 
+/// Every test above but the browser's, run again on the HTTP/1.1 engine that is not the default
+/// (Tether's endpoints are served by either).
+#[test]
+fn every_livechat_test_passes_on_the_other_http1_engine() {
+    support::the_other_engine_passes_too_skipping(
+        "every_livechat_test_passes_on_the_other_http1_engine",
+        &["browser::"],
+    );
+}
+
 use support::backend::Backend;
 use support::*;
 use tether_sandbox::livechat::{SandboxAccounts, SandboxConfig};

@@ -364,3 +364,89 @@ async fn reads_during_a_fresh_reissue_wait_for_it() {
     assert_ne!(fresh["accessToken"], refused["accessToken"]);
     assert_eq!(read["accessToken"], fresh["accessToken"]);
 }
+
+/// Splits pipelined HTTP/1.1 responses: (status, head, body) each; `heads` says which answer a
+/// HEAD request (no body whatever its length says).
+fn split_responses(mut bytes: &[u8], heads: &[bool]) -> Vec<(u16, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for &head_request in heads {
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut fields);
+        let httparse::Status::Complete(len) = response.parse(bytes).unwrap() else {
+            panic!("a whole head: {}", String::from_utf8_lossy(bytes));
+        };
+        let length: usize = response
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |f| {
+                std::str::from_utf8(f.value).unwrap().parse().unwrap()
+            });
+        let body_len = if head_request { 0 } else { length };
+        let head = String::from_utf8_lossy(&bytes[..len]).into_owned();
+        out.push((
+            response.code.unwrap(),
+            head,
+            bytes[len..len + body_len].to_vec(),
+        ));
+        bytes = &bytes[len + body_len..];
+    }
+    assert!(bytes.is_empty(), "nothing after the last answer");
+    out
+}
+
+#[tokio::test]
+async fn token_requests_share_a_keep_alive_connection_with_the_app_on_the_engine() {
+    let world = World::start(|config| {
+        config.server.http1_engine = tether::config::Http1Engine::Tether;
+    })
+    .await;
+    // Pipelined on one connection: a token, a POST with a body (read, so the next request is
+    // found where it starts), a page from the app, and a HEAD that closes the connection.
+    let request = concat!(
+        "GET /.tether/livechat/token HTTP/1.1\r\nHost: localhost\r\nCookie: session=alice\r\n\r\n",
+        "POST /.tether/livechat/token HTTP/1.1\r\nHost: localhost\r\nCookie: session=alice\r\n",
+        "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "HEAD /.tether/livechat/token HTTP/1.1\r\nHost: localhost\r\nCookie: session=alice\r\n",
+        "Connection: close\r\n\r\n",
+    );
+    let raw =
+        crate::support::raw_exchange(&world.certs, world.tether.tls_addr, request.as_bytes()).await;
+    let answers = split_responses(raw.as_bytes(), &[false, false, false, true]);
+    let statuses: Vec<u16> = answers.iter().map(|(status, _, _)| *status).collect();
+    // The token endpoint takes GET, POST and DELETE: a HEAD is refused, with no body.
+    assert_eq!(statuses, [200, 200, 200, 405], "{raw}");
+    for (_, head, body) in [&answers[0], &answers[1]] {
+        assert!(head.contains("cache-control: no-store\r\n"), "{head}");
+        let token: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(token["tokenType"], "Bearer");
+    }
+    let (_, head, body) = &answers[3];
+    assert!(
+        body.is_empty()
+            && head.contains("content-length: 30\r\n")
+            && head.contains("connection: close"),
+        "a HEAD's answer has its length, no body, and ends the connection: {head}"
+    );
+    assert_eq!(
+        world.sandbox.customer_token_calls(),
+        2,
+        "the POST asked for a fresh token"
+    );
+    assert_eq!(
+        world.tether.metric("tether_http1_handoffs_total").await,
+        0,
+        "every request above is the engine's"
+    );
+
+    // A chunked body is left to hyper, which streams it; the answer is the same.
+    let chunked = concat!(
+        "POST /.tether/livechat/token HTTP/1.1\r\nHost: localhost\r\nCookie: session=alice\r\n",
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let raw =
+        crate::support::raw_exchange(&world.certs, world.tether.tls_addr, chunked.as_bytes()).await;
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert_eq!(world.tether.metric("tether_http1_handoffs_total").await, 1);
+}

@@ -16,6 +16,16 @@ mod popup;
 mod probing;
 mod relying_party;
 
+/// Every test above but the browser's, run again on the HTTP/1.1 engine that is not the default
+/// (Tether's endpoints are served by either).
+#[test]
+fn every_liveperson_test_passes_on_the_other_http1_engine() {
+    support::the_other_engine_passes_too_skipping(
+        "every_liveperson_test_passes_on_the_other_http1_engine",
+        &["browser::"],
+    );
+}
+
 use std::path::{Path, PathBuf};
 use support::backend::Backend;
 use support::*;

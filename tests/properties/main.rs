@@ -127,6 +127,16 @@ fn client_stream() -> impl Strategy<Value = Vec<u8>> {
         Just("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_string()),
         Just("GET / HTTP/1.1\r\n\r\n".to_string()),
         Just("GET /.tether/healthz HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
+        // Tether's own endpoints: bodies the engine reads (or leaves to hyper), a HEAD, a
+        // disguised prefix, a close.
+        "[a-zA-Z\r\n: ]{0,30}".prop_map(|body| format!(
+            "POST /.tether/x HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+        Just("POST /.tether/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_string()),
+        Just("HEAD /.tether/jwks.json?x=1 HTTP/1.1\r\nHost: a\r\nX-Authenticated-User: mallory\r\n\r\n".to_string()),
+        Just("GET /.tether HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_string()),
+        Just("GET /%2Etether/x HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
         "[ -~]{0,20}\r\n".prop_map(|line| line),
     ];
     proptest::collection::vec(request, 1..5).prop_map(|r| r.concat().into_bytes())

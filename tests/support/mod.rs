@@ -341,6 +341,12 @@ pub fn engine_name(engine: config::Http1Engine) -> &'static str {
 /// default), and fails with its output if any test fails there. A run already pinned to an engine
 /// (this one's child, or a developer's `TETHER_TEST_HTTP1_ENGINE=...`) does not run it again.
 pub fn the_other_engine_passes_too(this_test: &str) {
+    the_other_engine_passes_too_skipping(this_test, &[]);
+}
+
+/// As `the_other_engine_passes_too`, also skipping the tests whose names contain one of `skip`
+/// (the browser tests, whose Chromium speaks HTTP/2, which no HTTP/1.1 engine serves).
+pub fn the_other_engine_passes_too_skipping(this_test: &str, skip: &[&str]) {
     if pinned_engine().is_some() {
         return;
     }
@@ -350,6 +356,7 @@ pub fn the_other_engine_passes_too(this_test: &str) {
     };
     let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--skip", this_test, "--test-threads", "2"])
+        .args(skip.iter().flat_map(|name| ["--skip", name]))
         .env("TETHER_TEST_HTTP1_ENGINE", engine_name(other))
         .output()
         .expect("the test binary runs again");

@@ -50,16 +50,27 @@ impl ChunkScanner {
     /// Reads `bytes`: Ok(Some(n)) when the body ends after its first `n` bytes, Ok(None) when
     /// it goes on, Err when it is not a chunked body.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, ()> {
-        self.scan(bytes, None)
+        self.scan(bytes, None, false)
     }
 
     /// As `feed`, writing the body to `out` as it is to be forwarded: each chunk's size in hex,
     /// its data, and a last chunk with no trailer fields.
     pub fn rewrite(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, ()> {
-        self.scan(bytes, Some(out))
+        self.scan(bytes, Some(out), true)
     }
 
-    fn scan(&mut self, bytes: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<Option<usize>, ()> {
+    /// As `feed`, appending the chunks' data alone to `out` (the body as its reader sees it).
+    pub fn decode(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, ()> {
+        self.scan(bytes, Some(out), false)
+    }
+
+    /// `out` gets the data; with `reframe`, the chunk framing around it too.
+    fn scan(
+        &mut self,
+        bytes: &[u8],
+        mut out: Option<&mut Vec<u8>>,
+        reframe: bool,
+    ) -> Result<Option<usize>, ()> {
         let mut i = 0;
         while i < bytes.len() {
             if self.state == State::Data {
@@ -105,7 +116,7 @@ impl ChunkScanner {
                     if self.size == 0 {
                         State::LineStart
                     } else {
-                        if let Some(out) = out.as_deref_mut() {
+                        if let Some(out) = out.as_deref_mut().filter(|_| reframe) {
                             size_line(out, self.size);
                         }
                         State::Data
@@ -114,7 +125,7 @@ impl ChunkScanner {
                 (State::DataCr, b'\r') => State::DataLf,
                 (State::DataLf, b'\n') => {
                     self.line = 0;
-                    if let Some(out) = out.as_deref_mut() {
+                    if let Some(out) = out.as_deref_mut().filter(|_| reframe) {
                         out.extend_from_slice(b"\r\n");
                     }
                     State::Size
@@ -132,7 +143,7 @@ impl ChunkScanner {
                 }
                 (State::FinalLf, b'\n') => {
                     self.state = State::Done;
-                    if let Some(out) = out {
+                    if let Some(out) = out.as_deref_mut().filter(|_| reframe) {
                         out.extend_from_slice(b"0\r\n\r\n");
                     }
                     return Ok(Some(i));

@@ -5,17 +5,24 @@
 //! and the client's connection drives its app connection (`app`) with no task or channel in
 //! between.
 //!
+//! Tether's own endpoints are served here too (`endpoints`): the router gets an `http::Request`
+//! with the (small) body already read, and its answer is written as bytes.
+//!
 //! Anything else goes to the hyper path, chosen before any byte of that request is forwarded:
-//! Tether's own endpoints, `[inject]` pages, upgrades, `Expect`, HTTP/1.0, absolute-form or
+//! endpoint requests with a chunked or large body, `[inject]` pages, upgrades, `Expect`, HTTP/1.0, absolute-form or
 //! asterisk targets, `CONNECT`, ambiguous or unusual framing, heads hyper would refuse. From
 //! then on the connection is hyper's, starting with the bytes already read (`Handoff::Hyper`).
 
 mod app;
 mod chunks;
 mod date;
+mod endpoints;
+mod fetch;
 mod head;
 mod relay;
 mod write;
+
+pub use fetch::AppFetcher;
 
 use super::{reserved, ConnInfo, Proxy};
 use crate::metrics::UpstreamFailure;
@@ -81,6 +88,55 @@ struct Asked {
     client_close: bool,
 }
 
+/// What the engine does with a request.
+enum Handling {
+    /// Forward it to the app; the body has this framing.
+    Forward(Framing),
+    /// Serve it from Tether's own endpoints.
+    Endpoint(Box<endpoints::EndpointRequest>),
+    /// Leave it, and the rest of the connection, to hyper.
+    Hyper,
+}
+
+impl Asked {
+    fn of(head: &Head, buf: &[u8]) -> Self {
+        Self {
+            head_request: head.bytes(buf, &head.first) == b"HEAD",
+            client_close: head.connection_has(buf, "close"),
+        }
+    }
+}
+
+/// An access log line (`[log] access_log`): what is known of the request before it is answered.
+struct AccessLine {
+    method: String,
+    path: String,
+    at: Instant,
+}
+
+impl AccessLine {
+    fn new(head: &Head, buf: &[u8]) -> Self {
+        let target = String::from_utf8_lossy(head.bytes(buf, &head.second));
+        Self {
+            method: String::from_utf8_lossy(head.bytes(buf, &head.first)).into_owned(),
+            path: target.split('?').next().unwrap_or("").to_string(),
+            at: Instant::now(),
+        }
+    }
+
+    fn write(self, conn: &ConnInfo, status: u16) {
+        tracing::info!(
+            target: "tether::access",
+            peer = %conn.peer,
+            method = %self.method,
+            path = self.path,
+            version = "HTTP/1.1",
+            status,
+            elapsed_us = self.at.elapsed().as_micros() as u64,
+        );
+    }
+}
+
 /// What reading a request head came to.
 enum Read {
     Head,
@@ -129,19 +185,29 @@ impl Proxy {
             {
                 Read::Head => {}
                 Read::Closed => return Handoff::Closed,
-                Read::Hyper => return Handoff::Hyper(client, buffers.client),
+                Read::Hyper => return self.handoff(client, buffers),
             }
-            let Some(framing) = self.engine_handles(&buffers.head, &buffers.client) else {
-                return Handoff::Hyper(client, buffers.client);
+            let keep = match self.handling(&buffers.head, &buffers.client) {
+                Handling::Forward(framing) => {
+                    self.exchange(engine, &mut client, &mut buffers, framing, conn)
+                        .await
+                }
+                Handling::Endpoint(request) => {
+                    self.serve_endpoint(engine, &mut client, &mut buffers, *request, conn)
+                        .await
+                }
+                Handling::Hyper => return self.handoff(client, buffers),
             };
-            let keep = self
-                .exchange(engine, &mut client, &mut buffers, framing, conn)
-                .await;
             if !keep || *stop.borrow() {
                 let _ = client.shutdown().await;
                 return Handoff::Closed;
             }
         }
+    }
+
+    fn handoff<I>(&self, client: I, buffers: Buffers) -> Handoff<I> {
+        self.metrics.http1_handoff();
+        Handoff::Hyper(client, buffers.client)
     }
 
     /// Reads until a whole head is in the buffer. Waiting for a request's first byte ends on
@@ -198,12 +264,15 @@ impl Proxy {
         }
     }
 
-    /// The request's framing when the engine forwards it; None when it goes to hyper.
-    fn engine_handles(&self, head: &Head, buf: &[u8]) -> Option<Framing> {
+    /// What the engine does with the request whose head is in `buf`; decided before any of it
+    /// is answered or forwarded.
+    fn handling(&self, head: &Head, buf: &[u8]) -> Handling {
         let method = head.bytes(buf, &head.first);
-        let target = std::str::from_utf8(head.bytes(buf, &head.second)).ok()?;
+        let Some(target) = std::str::from_utf8(head.bytes(buf, &head.second)).ok() else {
+            return Handling::Hyper;
+        };
         if head.minor != 1 || method == b"CONNECT" || !target.starts_with('/') {
-            return None;
+            return Handling::Hyper;
         }
         // A target hyper's URI parser would refuse or change (a fragment it drops, a byte it
         // does not take) goes to hyper, which answers it as it always has.
@@ -211,29 +280,38 @@ impl Proxy {
             && http::uri::PathAndQuery::try_from(target)
                 .map_or(true, |parsed| parsed.as_str() != target)
         {
-            return None;
-        }
-        let path = target.split('?').next().unwrap_or(target);
-        if reserved::classify(&self.prefix, path) != reserved::Route::App {
-            return None;
-        }
-        if let Some(injector) = &self.injector {
-            if method == b"GET" && injector.may_inject(path) {
-                return None;
-            }
+            return Handling::Hyper;
         }
         if head.values(buf, "host").count() != 1
             || head.values(buf, "upgrade").next().is_some()
             || head.values(buf, "expect").next().is_some()
             || head.connection_has(buf, "upgrade")
         {
-            return None;
+            return Handling::Hyper;
         }
-        let framing = head::request_framing(head, buf)?;
+        let Some(framing) = head::request_framing(head, buf) else {
+            return Handling::Hyper;
+        };
         // A HEAD with a body (a smuggling shape: what reads it and what does not disagree on
         // where the next request starts) is hyper's, which sends it on without the body.
         if method == b"HEAD" && framing != Framing::None {
-            return None;
+            return Handling::Hyper;
+        }
+        let path = target.split('?').next().unwrap_or(target);
+        match reserved::classify(&self.prefix, path) {
+            reserved::Route::App => {}
+            reserved::Route::Reserved(subpath) => {
+                return endpoints::EndpointRequest::new(head, buf, subpath, framing)
+                    .map_or(Handling::Hyper, |request| {
+                        Handling::Endpoint(Box::new(request))
+                    })
+            }
+            reserved::Route::Disguised => return Handling::Hyper,
+        }
+        if let Some(injector) = &self.injector {
+            if method == b"GET" && injector.may_inject(path) {
+                return Handling::Hyper;
+            }
         }
         let over_limit = match framing {
             _ if self.max_body_bytes == 0 => false,
@@ -241,7 +319,11 @@ impl Proxy {
             Framing::Chunked => true,
             _ => false,
         };
-        (!over_limit).then_some(framing)
+        if over_limit {
+            Handling::Hyper
+        } else {
+            Handling::Forward(framing)
+        }
     }
 
     /// Forwards one request and its response; whether the client's connection stays open.
@@ -253,25 +335,13 @@ impl Proxy {
         framing: Framing,
         conn: &Arc<ConnInfo>,
     ) -> bool {
-        let started = self.access_log.then(Instant::now);
         let head = &buffers.head;
-        let asked = Asked {
-            head_request: head.bytes(&buffers.client, &head.first) == b"HEAD",
-            client_close: head.connection_has(&buffers.client, "close"),
-        };
+        let logged = self
+            .access_log
+            .then(|| AccessLine::new(head, &buffers.client));
+        let asked = Asked::of(head, &buffers.client);
         let bodiless_read = framing == Framing::None
             && matches!(head.bytes(&buffers.client, &head.first), b"GET" | b"HEAD");
-        let logged = started.map(|at| {
-            (
-                String::from_utf8_lossy(head.bytes(&buffers.client, &head.first)).into_owned(),
-                String::from_utf8_lossy(head.bytes(&buffers.client, &head.second))
-                    .split('?')
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-                at,
-            )
-        });
         buffers.request.clear();
         let policy = write::RequestPolicy {
             identity: &self.identity,
@@ -310,7 +380,7 @@ impl Proxy {
                     client_close: close,
                     ..asked
                 };
-                reply_bytes(refusal.clone(), asked, &mut buffers.response);
+                write::answer(refusal.clone().into_reply(), asked, &mut buffers.response);
                 let written = write_within(engine.idle_timeout, client, &buffers.response).await;
                 // A body the request still had on the way is not read: the connection ends.
                 let read_whole = relay::body_ready(framing, &buffers.client).1;
@@ -320,16 +390,8 @@ impl Proxy {
         if status != 0 {
             self.metrics.response(status);
         }
-        if let Some((method, path, at)) = logged {
-            tracing::info!(
-                target: "tether::access",
-                peer = %conn.peer,
-                %method,
-                path,
-                version = "HTTP/1.1",
-                status,
-                elapsed_us = at.elapsed().as_micros() as u64,
-            );
+        if let Some(line) = logged {
+            line.write(conn, status);
         }
         keep
     }
@@ -427,38 +489,4 @@ pub(super) async fn write_within<W: AsyncWrite + Unpin>(
         tokio::time::timeout(idle, stream.write_all(bytes)).await,
         Ok(Ok(()))
     )
-}
-
-/// A refusal as HTTP/1.1 bytes: status, its headers, `content-length`, `date`, the JSON body.
-/// (`asked`: no body for a HEAD, `connection: close` when it is the connection's last.)
-fn reply_bytes(refusal: Refusal, asked: Asked, out: &mut Vec<u8>) {
-    let reply = refusal.into_reply();
-    let (parts, body) = reply.into_parts();
-    let body = http_body_util::BodyExt::collect(body);
-    // A `Full` body is ready at once.
-    let body = futures_util::FutureExt::now_or_never(body)
-        .and_then(Result::ok)
-        .map(|collected| collected.to_bytes())
-        .unwrap_or_default();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-    if asked.client_close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"date: ");
-    date::write_now(out);
-    out.extend_from_slice(b"\r\n\r\n");
-    if !asked.head_request {
-        out.extend_from_slice(&body);
-    }
 }

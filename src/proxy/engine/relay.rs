@@ -4,7 +4,7 @@
 
 use super::chunks::ChunkScanner;
 use super::head::{self, Framing};
-use super::{reply_bytes, Asked, Buffers, Engine, MAX_HEADERS};
+use super::{Asked, Buffers, Engine, MAX_HEADERS};
 use crate::metrics::UpstreamFailure;
 use crate::proxy::Proxy;
 use crate::refusal::Refusal;
@@ -113,7 +113,7 @@ pub async fn rest_of_request_body<I: AsyncRead + Unpin>(
 }
 
 /// More of the request body from the client; a client silent for the idle timeout is cut off.
-async fn read_more<I: AsyncRead + Unpin>(
+pub(super) async fn read_more<I: AsyncRead + Unpin>(
     client: &mut I,
     buf: &mut bytes::BytesMut,
     idle: Duration,
@@ -277,7 +277,7 @@ async fn refuse<I: AsyncWrite + Unpin>(
     }
     let status = refusal.status().as_u16();
     buffers.response.clear();
-    reply_bytes(refusal, asked, &mut buffers.response);
+    super::write::answer(refusal.into_reply(), asked, &mut buffers.response);
     super::write_within(engine.idle_timeout, client, &buffers.response)
         .await
         .then_some((status, !asked.client_close))

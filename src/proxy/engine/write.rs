@@ -235,3 +235,42 @@ fn itoa3(status: u16) -> [u8; 3] {
         b'0' + (status % 10) as u8,
     ]
 }
+
+/// An answer Tether wrote itself (an endpoint's, or a refusal) as HTTP/1.1 bytes: status, its
+/// headers, `content-length`, `date`, the body; what hyper's server writes for the same
+/// `Response`. `asked`: no body for a HEAD, `connection: close` when it is the connection's last.
+/// 1xx, 204 and 304 answers have no body and so no length (RFC 9110 8.6).
+pub fn answer(reply: crate::respond::Reply, asked: super::Asked, out: &mut Vec<u8>) {
+    let (parts, body) = reply.into_parts();
+    let body = http_body_util::BodyExt::collect(body);
+    // A `Full` body is ready at once.
+    let body = futures_util::FutureExt::now_or_never(body)
+        .and_then(Result::ok)
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let status = parts.status.as_u16();
+    let bodiless = status < 200 || status == 204 || status == 304;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_LENGTH {
+            field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if !bodiless {
+        use std::io::Write;
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
+    if asked.client_close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    super::date::write_now(out);
+    out.extend_from_slice(b"\r\n\r\n");
+    if !asked.head_request && !bodiless {
+        out.extend_from_slice(&body);
+    }
+}

@@ -310,5 +310,5 @@ fn remember(mut seen: Vec<String>, fingerprint: String) -> Vec<String> {
 
 fn hex_sha256(text: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(digest.as_ref())
 }

@@ -25,6 +25,7 @@ use crate::clock::now_secs;
 use crate::config::{Config, PageFlow};
 use crate::identity::Identity;
 use crate::lifecycle::StartError;
+use crate::proxy::EndpointBody;
 use crate::refusal::Answer;
 use crate::refusal::Refusal;
 use crate::respond::{private_json, private_json_bytes, public_json, script};
@@ -37,7 +38,6 @@ use claims::ClaimsBuilder;
 use client_auth::ClientAuth;
 use futures_util::future::BoxFuture;
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use metrics::Counters;
 use serde_json::json;
 use std::collections::HashSet;
@@ -175,7 +175,7 @@ impl LivePerson {
 
     /// The issuer for a request: the configured one, or `https://<host>{prefix}` from the
     /// request's authority (HTTP/2) or Host header.
-    fn issuer_for(&self, request: &Request<Incoming>) -> Result<String, Refusal> {
+    fn issuer_for(&self, request: &Request<EndpointBody>) -> Result<String, Refusal> {
         match &self.issuer {
             Some(issuer) => Ok(issuer.clone()),
             None => super::issuer_from_host(request, &self.prefix),
@@ -239,7 +239,7 @@ impl LivePerson {
     /// Code Flow from the page: a one-time code for the signed-in user.
     async fn page_code(
         &self,
-        request: Request<Incoming>,
+        request: Request<EndpointBody>,
         issuer: String,
         user: Identity,
     ) -> Answer {

@@ -3,10 +3,10 @@
 //! sent without a value counts as absent.
 
 use super::codes::{is_pkce_value, PkceMethod};
+use crate::proxy::EndpointBody;
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use std::collections::HashMap;
 
 /// Largest body an OAuth endpoint reads.
@@ -15,7 +15,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub struct Params(HashMap<String, String>);
 
 /// Reads the body of `request` as form fields, or as a JSON object of strings.
-pub async fn read(request: Request<Incoming>) -> Result<Params, &'static str> {
+pub async fn read(request: Request<EndpointBody>) -> Result<Params, &'static str> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -1,0 +1,264 @@
+//! A small GET of Tether's own to the app (the identity probe's), on the engine's kind of
+//! connection: the request written as bytes, the answer's head parsed once (`head`), its body
+//! read whole up to a limit, and the connection kept per serving core for the next one. No task,
+//! channel or `hyper` client connection in between, as for forwarded requests.
+
+use super::app::{AppConnections, ConnectError};
+use super::chunks::ChunkScanner;
+use super::head::{self, Framing, Head};
+use super::MAX_HEADERS;
+use crate::config::{LimitsConfig, UpstreamConfig};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Why the app gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("connecting to the app timed out")]
+    ConnectTimeout,
+    #[error("cannot connect to the app")]
+    Connect(#[source] std::io::Error),
+    #[error("the connection to the app failed")]
+    Io(#[source] std::io::Error),
+    #[error("the app closed the connection before it answered")]
+    Closed,
+    #[error("the app's answer is not valid HTTP/1.1")]
+    Invalid,
+}
+
+/// The app's answer.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body, or None when it was over the limit (then not read, and the connection closed).
+    pub body: Option<Bytes>,
+}
+
+/// One serving core's connections for fetches.
+pub struct AppFetcher {
+    apps: AppConnections,
+    /// The Host field for requests that bring none.
+    default_host: String,
+    max_head_bytes: usize,
+}
+
+/// How an attempt failed: before the app answered anything (a kept connection the app had
+/// closed: safe to send a GET again), or after.
+enum Failed {
+    Unanswered(FetchError),
+    Answered(FetchError),
+}
+
+impl AppFetcher {
+    /// Keeps up to `max_idle` connections to `upstream.url`.
+    pub fn new(upstream: &UpstreamConfig, limits: &LimitsConfig, max_idle: usize) -> Self {
+        Self {
+            apps: AppConnections::new(
+                &upstream.url,
+                upstream.connect_timeout,
+                upstream.pool_idle_timeout,
+                max_idle,
+            ),
+            default_host: upstream.url.to_string(),
+            max_head_bytes: usize::try_from(limits.max_header_bytes)
+                .unwrap_or(usize::MAX)
+                .max(64 * 1024),
+        }
+    }
+
+    /// GETs `target` (origin-form) with `fields` (a Host among them, or the app's authority
+    /// is sent); the body is read up to `body_limit` bytes. A kept connection that turns out
+    /// closed is replaced once. The caller bounds the time it takes.
+    pub async fn get(
+        &self,
+        target: &str,
+        fields: &HeaderMap,
+        body_limit: usize,
+    ) -> Result<Fetched, FetchError> {
+        let request = self.request_head(target, fields);
+        let (mut stream, mut reused) = match self.apps.take() {
+            Some(stream) => (stream, true),
+            None => (self.connect().await?, false),
+        };
+        loop {
+            match self.exchange(&mut stream, &request, body_limit).await {
+                Ok((fetched, keep)) => {
+                    if keep {
+                        self.apps.put(stream);
+                    }
+                    return Ok(fetched);
+                }
+                Err(Failed::Unanswered(_)) if reused => {
+                    stream = self.connect().await?;
+                    reused = false;
+                }
+                Err(Failed::Unanswered(err) | Failed::Answered(err)) => return Err(err),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<TcpStream, FetchError> {
+        self.apps.connect().await.map_err(|err| match err {
+            ConnectError::Timeout => FetchError::ConnectTimeout,
+            ConnectError::Failed(err) => FetchError::Connect(err),
+        })
+    }
+
+    fn request_head(&self, target: &str, fields: &HeaderMap) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"GET ");
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if !fields.contains_key(http::header::HOST) {
+            out.extend_from_slice(b"host: ");
+            out.extend_from_slice(self.default_host.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in fields {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// One request and its answer; the answer and whether the connection may be kept.
+    async fn exchange(
+        &self,
+        stream: &mut TcpStream,
+        request: &[u8],
+        body_limit: usize,
+    ) -> Result<(Fetched, bool), Failed> {
+        stream
+            .write_all(request)
+            .await
+            .map_err(|err| Failed::Unanswered(FetchError::Io(err)))?;
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut head = Head::default();
+        let framing = self.final_head(stream, &mut buf, &mut head).await?;
+        let headers = header_map(&head, &buf);
+        let keep =
+            framing != Framing::Close && head.minor == 1 && !head.connection_has(&buf, "close");
+        buf.advance(head.len);
+        let (body, whole) = read_body(stream, buf, framing, body_limit)
+            .await
+            .map_err(Failed::Answered)?;
+        let fetched = Fetched {
+            status: head.status,
+            headers,
+            body,
+        };
+        Ok((fetched, keep && whole))
+    }
+
+    /// Reads the final answer's head (1xx answers skipped) into `head`; its body's framing.
+    async fn final_head(
+        &self,
+        stream: &mut TcpStream,
+        buf: &mut BytesMut,
+        head: &mut Head,
+    ) -> Result<Framing, Failed> {
+        let mut answered = false;
+        loop {
+            if !buf.is_empty() {
+                let mut scratch = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                match head.response(buf, &mut scratch) {
+                    Ok(Some(())) if head.status == 101 => {
+                        return Err(Failed::Answered(FetchError::Invalid))
+                    }
+                    Ok(Some(())) if head.status < 200 => {
+                        buf.advance(head.len);
+                        answered = true;
+                        continue;
+                    }
+                    Ok(Some(())) => {
+                        return head::response_framing(head, buf, false)
+                            .ok_or(Failed::Answered(FetchError::Invalid))
+                    }
+                    Ok(None) if buf.len() <= self.max_head_bytes => {}
+                    _ => return Err(Failed::Answered(FetchError::Invalid)),
+                }
+            }
+            let nothing_yet = buf.is_empty() && !answered;
+            let failed = |err| match nothing_yet {
+                true => Failed::Unanswered(err),
+                false => Failed::Answered(err),
+            };
+            match stream.read_buf(buf).await {
+                Ok(0) => return Err(failed(FetchError::Closed)),
+                Ok(_) => {}
+                Err(err) => return Err(failed(FetchError::Io(err))),
+            }
+        }
+    }
+}
+
+/// The answer's fields as a map (a field `http` would not take is left out).
+fn header_map(head: &Head, buf: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&buf[name.clone()]),
+            HeaderValue::from_bytes(&buf[value.clone()]),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// Reads the body by its framing: Some(body) within `limit`, None over it (the rest left
+/// unread); and whether the connection ended clean for another request.
+async fn read_body(
+    stream: &mut TcpStream,
+    mut buf: BytesMut,
+    framing: Framing,
+    limit: usize,
+) -> Result<(Option<Bytes>, bool), FetchError> {
+    let mut body = Vec::new();
+    let mut scanner = ChunkScanner::default();
+    loop {
+        let done = match framing {
+            Framing::None => return Ok((Some(Bytes::new()), buf.is_empty())),
+            Framing::Length(n) if n > limit as u64 => return Ok((None, false)),
+            Framing::Length(n) => {
+                if buf.len() as u64 >= n {
+                    let whole = buf.len() as u64 == n;
+                    return Ok((Some(buf.split_to(n as usize).freeze()), whole));
+                }
+                false
+            }
+            Framing::Chunked => {
+                let found = scanner
+                    .decode(&buf, &mut body)
+                    .map_err(|()| FetchError::Invalid)?;
+                let taken = found.unwrap_or(buf.len());
+                buf.advance(taken);
+                found.is_some()
+            }
+            Framing::Close => {
+                body.extend_from_slice(&buf);
+                buf.clear();
+                false
+            }
+        };
+        if body.len() > limit {
+            return Ok((None, false));
+        }
+        if done {
+            return Ok((Some(body.into()), buf.is_empty()));
+        }
+        buf.reserve(4096);
+        match stream.read_buf(&mut buf).await {
+            Ok(0) if framing == Framing::Close => return Ok((Some(body.into()), false)),
+            Ok(0) => return Err(FetchError::Closed),
+            Ok(_) => {}
+            Err(err) => return Err(FetchError::Io(err)),
+        }
+    }
+}
