@@ -95,7 +95,7 @@ impl Proxy {
         let status = reply.status().as_u16();
         buffers.response.clear();
         write::answer(reply, asked, &mut buffers.response);
-        let written = super::write_within(engine.idle_timeout, client, &buffers.response).await;
+        let written = relay::write_within(engine.idle_timeout, client, &buffers.response).await;
         self.metrics.response(status);
         if let Some(line) = logged {
             line.write(conn, status);

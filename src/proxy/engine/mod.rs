@@ -381,7 +381,8 @@ impl Proxy {
                     ..asked
                 };
                 write::answer(refusal.clone().into_reply(), asked, &mut buffers.response);
-                let written = write_within(engine.idle_timeout, client, &buffers.response).await;
+                let written =
+                    relay::write_within(engine.idle_timeout, client, &buffers.response).await;
                 // A body the request still had on the way is not read: the connection ends.
                 let read_whole = relay::body_ready(framing, &buffers.client).1;
                 (refusal.status().as_u16(), written && !close && read_whole)
@@ -477,16 +478,4 @@ impl Proxy {
         self.metrics.upstream_failure(kind);
         refusal
     }
-}
-
-/// Writes all of `bytes` unless the peer takes nothing for `idle`; whether it did.
-pub(super) async fn write_within<W: AsyncWrite + Unpin>(
-    idle: Duration,
-    stream: &mut W,
-    bytes: &[u8],
-) -> bool {
-    matches!(
-        tokio::time::timeout(idle, stream.write_all(bytes)).await,
-        Ok(Ok(()))
-    )
 }

@@ -278,7 +278,7 @@ async fn refuse<I: AsyncWrite + Unpin>(
     let status = refusal.status().as_u16();
     buffers.response.clear();
     super::write::answer(refusal.into_reply(), asked, &mut buffers.response);
-    super::write_within(engine.idle_timeout, client, &buffers.response)
+    write_within(engine.idle_timeout, client, &buffers.response)
         .await
         .then_some((status, !asked.client_close))
 }
@@ -337,7 +337,7 @@ async fn relay_body<I: AsyncWrite + Unpin>(
         }
         buffers.app.advance(take);
         if !buffers.response.is_empty() {
-            if !super::write_within(idle, client, &buffers.response).await {
+            if !write_within(idle, client, &buffers.response).await {
                 return Relayed::ClientGone;
             }
             buffers.response.clear();
@@ -350,12 +350,46 @@ async fn relay_body<I: AsyncWrite + Unpin>(
             Ok(Ok(n)) if n > 0 => {}
             // The close is the end of a close-delimited body: the last chunk.
             Ok(Ok(_)) if framing == Framing::Close => {
-                return match super::write_within(idle, client, b"0\r\n\r\n").await {
+                return match write_within(idle, client, b"0\r\n\r\n").await {
                     true => Relayed::Done,
                     false => Relayed::ClientGone,
                 }
             }
             _ => return Relayed::AppFailed,
         }
+    }
+}
+
+/// Writes all of `bytes` to the client and flushes them, unless it takes nothing for `idle`;
+/// whether it did. The flush matters over TLS: rustls keeps what the socket would not take yet,
+/// and without a flush the end of a response waits there for the connection's next write, which
+/// may never come (the client is waiting for that end).
+pub(super) async fn write_within<W: AsyncWrite + Unpin>(
+    idle: Duration,
+    stream: &mut W,
+    bytes: &[u8],
+) -> bool {
+    let written = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    matches!(tokio::time::timeout(idle, written).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    /// A writer that keeps what it is given until flushed, as a TLS stream may.
+    #[tokio::test]
+    async fn what_is_written_reaches_the_peer_without_another_write() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut buffered = tokio::io::BufWriter::new(near);
+        let idle = std::time::Duration::from_secs(5);
+        assert!(super::write_within(idle, &mut buffered, b"the end").await);
+        let mut got = [0u8; 7];
+        let read = tokio::time::timeout(idle, far.read_exact(&mut got)).await;
+        assert!(matches!(read, Ok(Ok(7))), "the bytes stayed in the writer");
+        assert_eq!(&got, b"the end");
     }
 }
