@@ -277,6 +277,17 @@ impl Proxy {
             Err(_) => return refuse(Refusal::BadRequestTarget),
         };
         parts.version = Version::HTTP_11;
+        // hyper's client sends a GET whose body length it does not know without the body (GET
+        // "almost never" has one); the app gets the body the client sent, framed explicitly.
+        if parts.method == http::Method::GET
+            && !http_body::Body::is_end_stream(&body)
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+        {
+            parts.headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
 
         let sent = Instant::now();
         let (body, body_sent) = RequestBody::new(body, self.max_body_bytes);

@@ -102,6 +102,7 @@ fn client_stream() -> impl Strategy<Value = Vec<u8>> {
         Just("GET http://b/abs HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
         Just("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),
         Just("GET /g HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc".to_string()),
+        Just("GET /g HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_string()),
         Just("HEAD /h HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc".to_string()),
         Just("HEAD /h HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_string()),
         Just("GET /{x}|^`\"<> HTTP/1.1\r\nHost: a\r\n\r\n".to_string()),

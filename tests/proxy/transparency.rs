@@ -168,6 +168,17 @@ async fn content_length_and_chunked_request_bodies_keep_their_framing() {
     assert_eq!(seen.header("transfer-encoding"), Some("chunked"));
     assert_eq!(seen.header("content-length"), None);
 
+    // A GET may carry a body too (RFC 9110 9.3.1 gives it no meaning, the app may): it is
+    // forwarded, not dropped (hyper's client alone would send the GET without it).
+    let get = "GET /echo/get HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+        5\r\nhello\r\n0\r\n\r\n";
+    let raw = raw_exchange(&certs, tether.tls_addr, get.as_bytes()).await;
+    assert!(raw.contains("\"body\":\"hello\""), "{raw}");
+    assert_eq!(
+        backend.last("/echo/get").header("transfer-encoding"),
+        Some("chunked")
+    );
+
     let empty = "POST /echo/zero HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     raw_exchange(&certs, tether.tls_addr, empty.as_bytes()).await;
     assert_eq!(
