@@ -7,7 +7,7 @@ use super::headers::HeaderReader;
 use super::{Identity, IdentityError};
 use crate::config::Config;
 use crate::metrics::{Counter, CountersBy, Registry};
-use crate::proxy::AppFetcher;
+use crate::proxy::{AppFetcher, GetRequest};
 use http::header::{self, HeaderMap};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -128,9 +128,9 @@ impl Probe {
     /// Asks the app who sent `caller`'s request.
     pub async fn ask(&self, caller: &HeaderMap) -> Result<Option<Identity>, IdentityError> {
         let _slot = self.limit.acquire().await?;
-        let fields = probe_fields(caller, self.json.is_some());
+        let request = probe_request(&self.target, caller, self.json.is_some());
         // The (small) body is read whole: the JSON answer, and the connection back to the pool.
-        let answer = self.fetcher.get(&self.target, &fields, PROBE_BODY_LIMIT);
+        let answer = self.fetcher.get(request, PROBE_BODY_LIMIT);
         let answer = tokio::time::timeout(self.timeout, answer)
             .await
             .map_err(|_| IdentityError::Unavailable("the identity probe timed out".into()))?
@@ -198,24 +198,20 @@ impl Probe {
     }
 }
 
-/// The probe's fields: the caller's Host, Cookie and Authorization only (and, for a JSON "who am
-/// I", `Accept: application/json`, which some apps answer by).
-fn probe_fields(caller: &HeaderMap, json: bool) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(4);
+/// GET probe_path with the caller's Host, Cookie (its fields joined into one) and Authorization
+/// only (and, for a JSON "who am I", `Accept: application/json`, which some apps answer by).
+fn probe_request(target: &str, caller: &HeaderMap, json: bool) -> GetRequest {
+    let mut request = GetRequest::new(target);
     if let Some(host) = caller.get(header::HOST) {
-        headers.insert(header::HOST, host.clone());
+        request.field("host", host.as_bytes());
     }
-    for name in [header::COOKIE, header::AUTHORIZATION] {
-        for value in caller.get_all(&name) {
-            headers.append(name.clone(), value.clone());
-        }
+    let cookies = caller.get_all(header::COOKIE).into_iter();
+    request.joined_field("cookie", cookies.map(|value| value.as_bytes()), b"; ");
+    for value in caller.get_all(header::AUTHORIZATION) {
+        request.field("authorization", value.as_bytes());
     }
-    crate::proxy::headers::join_cookies(&mut headers);
     if json {
-        headers.insert(
-            header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
+        request.field("accept", b"application/json");
     }
-    headers
+    request
 }

@@ -10,7 +10,7 @@ pub mod reserved;
 mod upstream;
 
 pub use body::{full, EndpointBody, ResponseBody};
-pub use engine::AppFetcher;
+pub use engine::{AppFetcher, GetRequest};
 pub use upstream::{AppBody, ForwardError, RequestBody, Upstream};
 
 use crate::config::{Config, IdentitySource};

@@ -45,6 +45,62 @@ pub struct AppFetcher {
     max_head_bytes: usize,
 }
 
+/// A GET's head, written field by field as it goes to the app (no map in between).
+pub struct GetRequest {
+    head: Vec<u8>,
+    has_host: bool,
+}
+
+impl GetRequest {
+    /// `GET target HTTP/1.1` (origin-form).
+    pub fn new(target: &str) -> Self {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b"GET ");
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        Self {
+            head,
+            has_host: false,
+        }
+    }
+
+    /// One field (`name` lowercase).
+    pub fn field(&mut self, name: &str, value: &[u8]) {
+        self.joined_field(name, [value], b"");
+    }
+
+    /// One field whose value is `values` joined by `separator` (`cookie`, RFC 6265 5.4); none
+    /// when there are no values.
+    pub fn joined_field<'v>(
+        &mut self,
+        name: &str,
+        values: impl IntoIterator<Item = &'v [u8]>,
+        separator: &[u8],
+    ) {
+        let mut values = values.into_iter();
+        let Some(first) = values.next() else {
+            return;
+        };
+        self.has_host |= name == "host";
+        self.head.extend_from_slice(name.as_bytes());
+        self.head.extend_from_slice(b": ");
+        self.head.extend_from_slice(first);
+        for value in values {
+            self.head.extend_from_slice(separator);
+            self.head.extend_from_slice(value);
+        }
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    fn finish(mut self, default_host: &str) -> Vec<u8> {
+        if !self.has_host {
+            self.field("host", default_host.as_bytes());
+        }
+        self.head.extend_from_slice(b"\r\n");
+        self.head
+    }
+}
+
 /// How an attempt failed: before the app answered anything (a kept connection the app had
 /// closed: safe to send a GET again), or after.
 enum Failed {
@@ -69,16 +125,11 @@ impl AppFetcher {
         }
     }
 
-    /// GETs `target` (origin-form) with `fields` (a Host among them, or the app's authority
-    /// is sent); the body is read up to `body_limit` bytes. A kept connection that turns out
-    /// closed is replaced once. The caller bounds the time it takes.
-    pub async fn get(
-        &self,
-        target: &str,
-        fields: &HeaderMap,
-        body_limit: usize,
-    ) -> Result<Fetched, FetchError> {
-        let request = self.request_head(target, fields);
+    /// Sends `request` (without a Host field, the app's authority is sent); the body is read up
+    /// to `body_limit` bytes. A kept connection that turns out closed is replaced once. The
+    /// caller bounds the time it takes.
+    pub async fn get(&self, request: GetRequest, body_limit: usize) -> Result<Fetched, FetchError> {
+        let request = request.finish(&self.default_host);
         let (mut stream, mut reused) = match self.apps.take() {
             Some(stream) => (stream, true),
             None => (self.connect().await?, false),
@@ -105,26 +156,6 @@ impl AppFetcher {
             ConnectError::Timeout => FetchError::ConnectTimeout,
             ConnectError::Failed(err) => FetchError::Connect(err),
         })
-    }
-
-    fn request_head(&self, target: &str, fields: &HeaderMap) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"GET ");
-        out.extend_from_slice(target.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        if !fields.contains_key(http::header::HOST) {
-            out.extend_from_slice(b"host: ");
-            out.extend_from_slice(self.default_host.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        for (name, value) in fields {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        out
     }
 
     /// One request and its answer; the answer and whether the connection may be kept.

@@ -9,9 +9,10 @@
 //! with the (small) body already read, and its answer is written as bytes.
 //!
 //! Anything else goes to the hyper path, chosen before any byte of that request is forwarded:
-//! endpoint requests with a chunked or large body, `[inject]` pages, upgrades, `Expect`, HTTP/1.0, absolute-form or
-//! asterisk targets, `CONNECT`, ambiguous or unusual framing, heads hyper would refuse. From
-//! then on the connection is hyper's, starting with the bytes already read (`Handoff::Hyper`).
+//! endpoint requests with a chunked or large body, `[inject]` pages, upgrades, `Expect`,
+//! HTTP/1.0, absolute-form or asterisk targets, `CONNECT`, ambiguous or unusual framing, heads
+//! hyper would refuse. From then on the connection is hyper's, starting with the bytes already
+//! read (`Handoff::Hyper`).
 
 mod app;
 mod chunks;
@@ -22,7 +23,7 @@ mod head;
 mod relay;
 mod write;
 
-pub use fetch::AppFetcher;
+pub use fetch::{AppFetcher, GetRequest};
 
 use super::{reserved, ConnInfo, Proxy};
 use crate::metrics::UpstreamFailure;
@@ -374,18 +375,19 @@ impl Proxy {
             // The client went away or stalled mid-body: nobody to answer.
             Err(None) => (0, false),
             Err(Some(refusal)) => {
-                let close = asked.client_close || refusal.status().as_u16() == 400;
+                let status = refusal.status().as_u16();
+                let close = asked.client_close || status == 400;
                 buffers.response.clear();
                 let asked = Asked {
                     client_close: close,
                     ..asked
                 };
-                write::answer(refusal.clone().into_reply(), asked, &mut buffers.response);
+                write::answer(refusal.into_reply(), asked, &mut buffers.response);
                 let written =
                     relay::write_within(engine.idle_timeout, client, &buffers.response).await;
                 // A body the request still had on the way is not read: the connection ends.
                 let read_whole = relay::body_ready(framing, &buffers.client).1;
-                (refusal.status().as_u16(), written && !close && read_whole)
+                (status, written && !close && read_whole)
             }
         };
         if status != 0 {

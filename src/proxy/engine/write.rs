@@ -241,12 +241,11 @@ fn itoa3(status: u16) -> [u8; 3] {
 /// `Response`. `asked`: no body for a HEAD, `connection: close` when it is the connection's last.
 /// 1xx, 204 and 304 answers have no body and so no length (RFC 9110 8.6).
 pub fn answer(reply: crate::respond::Reply, asked: super::Asked, out: &mut Vec<u8>) {
-    let (parts, body) = reply.into_parts();
-    let body = http_body_util::BodyExt::collect(body);
-    // A `Full` body is ready at once.
-    let body = futures_util::FutureExt::now_or_never(body)
-        .and_then(Result::ok)
-        .map(|collected| collected.to_bytes())
+    let (parts, mut body) = reply.into_parts();
+    // A `Full` body is one frame, ready at once.
+    let body = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::frame(&mut body))
+        .flatten()
+        .and_then(|frame| frame.ok()?.into_data().ok())
         .unwrap_or_default();
     let status = parts.status.as_u16();
     let bodiless = status < 200 || status == 204 || status == 304;
