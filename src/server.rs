@@ -14,7 +14,6 @@ use crate::router::Extensions;
 use crate::tls::{self, CertStore};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -420,13 +419,10 @@ async fn serve_http<I>(
     let service = {
         let ambiguous = ambiguous.clone();
         service_fn(move |request| {
-            let proxy = proxy.clone();
-            let conn = conn.clone();
             let ambiguous_length = ambiguous.next_is_ambiguous();
-            async move {
-                let response = proxy.handle(request, &conn, ambiguous_length).await;
-                Ok::<_, Infallible>(response)
-            }
+            proxy
+                .clone()
+                .handle(request, conn.clone(), ambiguous_length)
         })
     };
     if h2 {

@@ -4,7 +4,27 @@
 
 use super::{Identity, IdentityError};
 use crate::config::Config;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use crate::proxy::Fetched;
+use http::header::{HeaderMap, HeaderName};
+
+/// Where identity fields are read: a trusted gateway's request (its header map), or the app's
+/// answer to the probe (its fields as the app sent them, with no map built for a few lookups).
+pub trait Fields {
+    /// Every value of the field `name` (lowercase), in order.
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl Fields for HeaderMap {
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).into_iter().map(|value| value.as_bytes())
+    }
+}
+
+impl Fields for Fetched {
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        Fetched::values(self, name.as_str())
+    }
+}
 
 pub struct HeaderReader {
     user: HeaderName,
@@ -24,8 +44,8 @@ impl HeaderReader {
         }
     }
 
-    pub fn read(&self, headers: &HeaderMap) -> Result<Option<Identity>, IdentityError> {
-        let mut users = headers.get_all(&self.user).iter();
+    pub fn read(&self, headers: &impl Fields) -> Result<Option<Identity>, IdentityError> {
+        let mut users = headers.values(&self.user);
         let Some(user) = users.next() else {
             return Ok(None);
         };
@@ -49,7 +69,7 @@ impl HeaderReader {
     }
 
     /// `[identity.claims]`: profile claims from headers (also beside a JSON answer).
-    pub fn claims(&self, headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    pub fn claims(&self, headers: &impl Fields) -> std::collections::BTreeMap<String, String> {
         self.claims
             .iter()
             .filter_map(|(header, claim)| Some((claim.clone(), single(headers, header)?)))
@@ -58,8 +78,8 @@ impl HeaderReader {
 }
 
 /// The one non-empty value of `name`; None when absent or given twice.
-fn single(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let mut values = headers.get_all(name).iter();
+fn single(headers: &impl Fields, name: &HeaderName) -> Option<String> {
+    let mut values = headers.values(name);
     let value = values.next()?;
     if values.next().is_some() {
         return None;
@@ -68,8 +88,8 @@ fn single(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
 }
 
 /// Header values are bytes; identity values must be UTF-8 text, trimmed.
-fn header_text(value: &HeaderValue) -> Option<String> {
-    std::str::from_utf8(value.as_bytes())
+fn header_text(value: &[u8]) -> Option<String> {
+    std::str::from_utf8(value)
         .ok()
         .map(|text| text.trim().to_string())
 }

@@ -7,7 +7,7 @@ use super::headers::HeaderReader;
 use super::{Identity, IdentityError};
 use crate::config::Config;
 use crate::metrics::{Counter, CountersBy, Registry};
-use crate::proxy::{AppFetcher, GetRequest};
+use crate::proxy::{AppFetcher, Fetched, GetRequest};
 use http::header::{self, HeaderMap};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -130,16 +130,20 @@ impl Probe {
         let _slot = self.limit.acquire().await?;
         let request = probe_request(&self.target, caller, self.json.is_some());
         // The (small) body is read whole: the JSON answer, and the connection back to the pool.
-        let answer = self.fetcher.get(request, PROBE_BODY_LIMIT);
-        let answer = tokio::time::timeout(self.timeout, answer)
-            .await
-            .map_err(|_| IdentityError::Unavailable("the identity probe timed out".into()))?
-            .map_err(|err| IdentityError::Unavailable(format!("the app did not answer: {err}")))?;
+        // (Built inside the timeout: a fetch future held in a local first is kept twice in this
+        // future's state, rust-lang/rust#62958.)
+        let answer =
+            tokio::time::timeout(self.timeout, self.fetcher.get(request, PROBE_BODY_LIMIT))
+                .await
+                .map_err(|_| IdentityError::Unavailable("the identity probe timed out".into()))?
+                .map_err(|err| {
+                    IdentityError::Unavailable(format!("the app did not answer: {err}"))
+                })?;
         match answer.status {
             200..=299 => match &self.json {
-                None => self.reader.read(&answer.headers),
-                Some(pointers) => match answer.body {
-                    Some(body) => self.read_json(pointers, &answer.headers, &body),
+                None => self.reader.read(&answer),
+                Some(pointers) => match &answer.body {
+                    Some(body) => self.read_json(pointers, &answer, body),
                     None => Err(self.rejected(AnswerRejected::TooLarge, "over 64 KiB")),
                 },
             },
@@ -165,7 +169,7 @@ impl Probe {
     fn read_json(
         &self,
         pointers: &JsonPointers,
-        headers: &HeaderMap,
+        headers: &Fetched,
         body: &[u8],
     ) -> Result<Option<Identity>, IdentityError> {
         let answer: serde_json::Value = serde_json::from_slice(body)

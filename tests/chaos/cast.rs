@@ -20,13 +20,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The app: `/whoami` recognises `session=NAME` (`slow-*` users after a second), `/echo` answers
-/// 200, `/slow?ms=N` after N ms. `kill` closes the port and every connection at once.
+/// The app: `/whoami` recognises `session=NAME`, `/echo` answers 200, `/slow` answers 200; the
+/// slow requests (`/slow`, and `slow-*` users' `/whoami`) wait at `hold` first. `kill` closes the
+/// port and every connection at once.
 pub struct App {
     pub addr: SocketAddr,
     tasks: Option<JoinSet<()>>,
-    /// Requests being answered now (for "requests in flight" at a SIGTERM).
-    pub in_flight: Arc<AtomicUsize>,
+    pub hold: Arc<Hold>,
+}
+
+/// Where the app keeps slow requests until the test lets them go: the test knows they are in
+/// flight when it acts (a SIGTERM), instead of hoping a delay is long enough.
+pub struct Hold {
+    /// Slow requests waiting now.
+    pub waiting: AtomicUsize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Hold {
+    /// Slow requests wait from now on.
+    pub fn close(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets every waiting slow request (and later ones) through.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        let mut open = self.open.subscribe();
+        self.waiting.fetch_add(1, SeqCst);
+        let _ = open.wait_for(|open| *open).await;
+        self.waiting.fetch_sub(1, SeqCst);
+    }
 }
 
 impl App {
@@ -34,7 +61,10 @@ impl App {
         let mut app = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
             tasks: None,
-            in_flight: Arc::default(),
+            hold: Arc::new(Hold {
+                waiting: AtomicUsize::new(0),
+                open: tokio::sync::watch::channel(true).0,
+            }),
         };
         app.restart().await;
         app
@@ -48,22 +78,17 @@ impl App {
         self.kill();
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         let mut tasks = JoinSet::new();
-        let in_flight = self.in_flight.clone();
+        let hold = self.hold.clone();
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let in_flight = in_flight.clone();
+                let hold = hold.clone();
                 let service = hyper::service::service_fn(move |request| {
-                    let in_flight = in_flight.clone();
-                    async move {
-                        in_flight.fetch_add(1, SeqCst);
-                        let response = answer(request).await;
-                        in_flight.fetch_sub(1, SeqCst);
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
+                    let hold = hold.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(request, &hold).await) }
                 });
                 connections.spawn(async move {
                     let io = hyper_util::rt::TokioIo::new(stream);
@@ -78,7 +103,10 @@ impl App {
     }
 }
 
-async fn answer(request: http::Request<Incoming>) -> http::Response<Full<bytes::Bytes>> {
+async fn answer(
+    request: http::Request<Incoming>,
+    hold: &Hold,
+) -> http::Response<Full<bytes::Bytes>> {
     let path = request.uri().path();
     let mut response = http::Response::new(Full::new(bytes::Bytes::from_static(b"ok")));
     if path == "/whoami" {
@@ -93,19 +121,13 @@ async fn answer(request: http::Request<Incoming>) -> http::Response<Full<bytes::
             return response;
         };
         if user.starts_with("slow-") {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            hold.pass().await;
         }
         response
             .headers_mut()
             .insert("x-authenticated-user", user.parse().unwrap());
     } else if path == "/slow" {
-        let ms: u64 = request
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("ms="))
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(1000);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        hold.pass().await;
     }
     response
 }
@@ -114,6 +136,8 @@ async fn answer(request: http::Request<Incoming>) -> http::Response<Full<bytes::
 pub struct Replica {
     pub name: &'static str,
     pub https: String,
+    /// The port `https` names.
+    pub port: u16,
     pub admin: String,
     config: std::path::PathBuf,
     /// Its log (warnings and errors), kept beside the configuration for a failed run.
@@ -179,6 +203,7 @@ level = "warn"
         Self {
             name,
             https: format!("https://localhost:{port}"),
+            port,
             admin: format!("http://127.0.0.1:{admin}"),
             config,
             log: dir.join(format!("{name}.log")),
@@ -215,9 +240,14 @@ level = "warn"
     }
 
     /// SIGTERM, then waits for the process to exit; returns its exit status.
-    pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
+    /// SIGTERM; `exited` waits for the process to end.
+    pub fn terminate(&mut self) {
+        let child = self.child.as_ref().expect("running");
         crate::support::signal(child.id(), "TERM");
+    }
+
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
         tokio::task::spawn_blocking(move || child.wait().unwrap())
             .await
             .unwrap()

@@ -182,7 +182,8 @@ async fn tether_killed(world: &mut World, load: &Load) -> Duration {
 async fn tether_terminated(world: &mut World, load: &Load) -> (Duration, usize) {
     load.route(1, false);
     let base = world.replicas[1].https.clone();
-    let in_flight_before = world.app.in_flight.load(SeqCst);
+    let hold = world.app.hold.clone();
+    hold.close();
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..8 {
         let (client, base) = (world.client.clone(), base.clone());
@@ -190,7 +191,7 @@ async fn tether_terminated(world: &mut World, load: &Load) -> (Duration, usize) 
         requests.spawn(async move {
             let user = format!("slow-{n}");
             let request = if i % 2 == 0 {
-                client.get(format!("{base}/slow?ms=1500"))
+                client.get(format!("{base}/slow"))
             } else {
                 client
                     .get(format!("{base}/.tether/livechat/token"))
@@ -200,14 +201,28 @@ async fn tether_terminated(world: &mut World, load: &Load) -> (Duration, usize) 
             ((i % 2 == 1).then_some(user), status)
         });
     }
-    let in_flight = world.app.in_flight.clone();
     wait_until(
         "the slow requests to reach the app",
         Duration::from_secs(20),
-        || async { in_flight.load(SeqCst) >= in_flight_before + 8 },
+        || async { hold.waiting.load(SeqCst) == 8 },
     )
     .await;
-    let exit = world.replicas[1].terminate().await;
+    world.replicas[1].terminate();
+    // The app answers them only once Tether is shutting down (it stopped accepting): they are
+    // drained, not finished before the signal arrived.
+    let port = world.replicas[1].port;
+    wait_until(
+        "the replica to stop accepting",
+        Duration::from_secs(20),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+        },
+    )
+    .await;
+    hold.release();
+    let exit = world.replicas[1].exited().await;
     assert!(exit.success(), "tether exits cleanly on SIGTERM: {exit}");
     let mut failed = 0;
     while let Some(result) = requests.join_next().await {

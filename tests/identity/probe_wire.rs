@@ -47,6 +47,11 @@ fn script(session: &str, nth: usize) -> Option<(String, bool)> {
             json("frank").len(),
             json("frank")
         ),
+        // Header mode: the fields in the case the app wrote them, the name padded.
+        "fields" => "HTTP/1.1 200 OK\r\nX-Authenticated-User: grace\r\nX-AUTHENTICATED-NAME:  Grace Hopper \r\nContent-Length: 0\r\n\r\n".to_string(),
+        // Two users in one answer, whatever their case: ambiguous.
+        "twice" => "HTTP/1.1 200 OK\r\nx-authenticated-user: heidi\r\nX-Authenticated-User: ivan\r\ncontent-length: 0\r\n\r\n".to_string(),
+        "nobody" => "HTTP/1.1 200 OK\r\nx-authenticated-user:   \r\ncontent-length: 0\r\n\r\n".to_string(),
         _ => return Some(("SSH-2.0-OpenSSH_9.2\r\n\r\n".to_string(), true)),
     };
     Some((answer, false))
@@ -163,5 +168,32 @@ async fn probe_answers_are_read_by_their_framing_and_kept_connections_replaced()
         ),
         (7, 4),
         "the second probe met the closed connection and went again on a new one"
+    );
+}
+
+#[tokio::test]
+async fn header_mode_reads_the_answers_fields_in_any_case_and_refuses_two_users() {
+    let app = ScriptedApp::start().await;
+    let certs = TestCerts::new();
+    let tether = tether_in_front_of(app.addr, &certs, |config| {
+        config.identity.probe_path = "/api/me".into();
+    })
+    .await;
+    let client = certs.client();
+    let ask = |session: &'static str| {
+        let cookie = format!("session={session}");
+        let (client, tether) = (&client, &tether);
+        async move { who(client, tether, &[("cookie", cookie.as_str())]).await }
+    };
+    assert_eq!(
+        ask("fields").await,
+        Ok(("grace".into(), Some("Grace Hopper".into())))
+    );
+    assert_eq!(ask("twice").await, Err(502), "two users: fail closed");
+    assert_eq!(ask("nobody").await, Err(401), "an empty user: nobody");
+    assert_eq!(
+        app.connections.load(SeqCst),
+        1,
+        "every answer had a length: one kept connection"
     );
 }

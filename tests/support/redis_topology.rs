@@ -47,6 +47,8 @@ impl Node {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.dir.path().join("node.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,6 +65,13 @@ impl Node {
             self.query(&["PING"]).await.is_ok()
         })
         .await;
+    }
+
+    /// The end of the node's log (for a failed test's message).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
     pub fn url(&self) -> String {
@@ -207,17 +216,27 @@ impl Sentinels {
         )
         .await;
         self.primary.restart().await;
-        super::wait_until(
-            "the old primary replicating again",
-            Duration::from_secs(30),
-            async || {
-                self.replica
-                    .info("replication")
-                    .await
-                    .is_some_and(|info| info.contains("connected_slaves:1"))
-            },
-        )
-        .await;
+        // Sentinel converts a returning primary only once it has been up and claiming the role
+        // for four publish periods (8 s), as read from its INFO, which a sentinel asks a replica
+        // for every 10 s. 30 s left about 12 s for a loaded machine; a full run used them up.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self
+            .replica
+            .info("replication")
+            .await
+            .is_some_and(|info| info.contains("connected_slaves:1"))
+        {
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for the old primary to replicate again\n\
+                     old primary's log:\n{}\nnew primary's log:\n{}\na sentinel's log:\n{}",
+                    self.primary.log_tail(),
+                    self.replica.log_tail(),
+                    self.sentinels[0].log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

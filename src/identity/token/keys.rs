@@ -81,11 +81,14 @@ impl KeyStore {
         if let Some(found) = self.kept(kid) {
             return Ok(found);
         }
+        // Boxed: a lookup (an HTTP fetch) is large state that every resolver's future carried
+        // inline, although nearly every verification finds its key kept (and with the probe as
+        // the source, none ever looks one up).
         match &self.source {
-            JwtKeys::Jwks(url) => self.look_up_jwks(url, kid).await,
+            JwtKeys::Jwks(url) => Box::pin(self.look_up_jwks(url, kid)).await,
             JwtKeys::PerKid(template) => {
                 let kid = kid.ok_or(KeyMiss::Unknown)?;
-                self.look_up_per_kid(template, kid).await
+                Box::pin(self.look_up_per_kid(template, kid)).await
             }
         }
     }

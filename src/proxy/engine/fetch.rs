@@ -9,7 +9,8 @@ use super::head::{self, Framing, Head};
 use super::MAX_HEADERS;
 use crate::config::{LimitsConfig, UpstreamConfig};
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::ops::Range;
+use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -28,22 +29,45 @@ pub enum FetchError {
     Invalid,
 }
 
-/// The app's answer.
+/// The app's answer. Its fields stay the bytes the app sent (no header map is built: the
+/// caller reads a few fields by name).
 #[derive(Debug)]
 pub struct Fetched {
     pub status: u16,
-    pub headers: HeaderMap,
+    /// The answer's head, and its fields as offsets into it.
+    head: Bytes,
+    fields: Vec<(Range<usize>, Range<usize>)>,
     /// The body, or None when it was over the limit (then not read, and the connection closed).
     pub body: Option<Bytes>,
+}
+
+impl Fetched {
+    /// The values of every field named `name` (compared without case), in the answer's order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(field, _)| {
+                self.head[field.clone()].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|(_, value)| &self.head[value.clone()])
+    }
 }
 
 /// One serving core's connections for fetches.
 pub struct AppFetcher {
     apps: AppConnections,
+    /// Read buffers of finished fetches, for the next ones: a fetch reads into a buffer of a
+    /// few KiB, and allocating one each time cost the allocator's slow path.
+    spare: Mutex<Vec<BytesMut>>,
+    max_spare: usize,
     /// The Host field for requests that bring none.
     default_host: String,
     max_head_bytes: usize,
 }
+
+/// A fetch's read buffer to start with; one that grew past `KEPT_BUFFER` is not kept.
+const READ_BUFFER: usize = 4096;
+const KEPT_BUFFER: usize = 16 * 1024;
 
 /// A GET's head, written field by field as it goes to the app (no map in between).
 pub struct GetRequest {
@@ -118,6 +142,8 @@ impl AppFetcher {
                 upstream.pool_idle_timeout,
                 max_idle,
             ),
+            spare: Mutex::default(),
+            max_spare: max_idle,
             default_host: upstream.url.to_string(),
             max_head_bytes: usize::try_from(limits.max_header_bytes)
                 .unwrap_or(usize::MAX)
@@ -169,22 +195,54 @@ impl AppFetcher {
             .write_all(request)
             .await
             .map_err(|err| Failed::Unanswered(FetchError::Io(err)))?;
-        let mut buf = BytesMut::with_capacity(4096);
+        let mut buf = self.buffer();
+        let answer = self.answer(stream, &mut buf, body_limit).await;
+        self.keep_buffer(buf);
+        answer
+    }
+
+    /// Reads one answer into `buf`; what the caller keeps of it is copied out, so `buf` can
+    /// serve the next fetch.
+    async fn answer(
+        &self,
+        stream: &mut TcpStream,
+        buf: &mut BytesMut,
+        body_limit: usize,
+    ) -> Result<(Fetched, bool), Failed> {
         let mut head = Head::default();
-        let framing = self.final_head(stream, &mut buf, &mut head).await?;
-        let headers = header_map(&head, &buf);
+        let framing = self.final_head(stream, buf, &mut head).await?;
         let keep =
-            framing != Framing::Close && head.minor == 1 && !head.connection_has(&buf, "close");
+            framing != Framing::Close && head.minor == 1 && !head.connection_has(buf, "close");
+        let head_bytes = Bytes::copy_from_slice(&buf[..head.len]);
         buf.advance(head.len);
         let (body, whole) = read_body(stream, buf, framing, body_limit)
             .await
             .map_err(Failed::Answered)?;
         let fetched = Fetched {
             status: head.status,
-            headers,
+            head: head_bytes,
+            fields: head.headers,
             body,
         };
         Ok((fetched, keep && whole))
+    }
+
+    fn buffer(&self) -> BytesMut {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| BytesMut::with_capacity(READ_BUFFER))
+    }
+
+    fn keep_buffer(&self, mut buf: BytesMut) {
+        buf.clear();
+        // Back to the start of its allocation (the head and body were advanced past).
+        buf.reserve(READ_BUFFER);
+        if buf.capacity() > KEPT_BUFFER {
+            return;
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < self.max_spare {
+            spare.push(buf);
+        }
     }
 
     /// Reads the final answer's head (1xx answers skipped) into `head`; its body's framing.
@@ -229,25 +287,11 @@ impl AppFetcher {
     }
 }
 
-/// The answer's fields as a map (a field `http` would not take is left out).
-fn header_map(head: &Head, buf: &[u8]) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(head.headers.len());
-    for (name, value) in &head.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&buf[name.clone()]),
-            HeaderValue::from_bytes(&buf[value.clone()]),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    headers
-}
-
-/// Reads the body by its framing: Some(body) within `limit`, None over it (the rest left
-/// unread); and whether the connection ended clean for another request.
+/// Reads the body by its framing: Some(body) within `limit` (copied out of `buf`), None over it
+/// (the rest left unread); and whether the connection ended clean for another request.
 async fn read_body(
     stream: &mut TcpStream,
-    mut buf: BytesMut,
+    buf: &mut BytesMut,
     framing: Framing,
     limit: usize,
 ) -> Result<(Option<Bytes>, bool), FetchError> {
@@ -260,20 +304,20 @@ async fn read_body(
             Framing::Length(n) => {
                 if buf.len() as u64 >= n {
                     let whole = buf.len() as u64 == n;
-                    return Ok((Some(buf.split_to(n as usize).freeze()), whole));
+                    return Ok((Some(Bytes::copy_from_slice(&buf[..n as usize])), whole));
                 }
                 false
             }
             Framing::Chunked => {
                 let found = scanner
-                    .decode(&buf, &mut body)
+                    .decode(buf, &mut body)
                     .map_err(|()| FetchError::Invalid)?;
                 let taken = found.unwrap_or(buf.len());
                 buf.advance(taken);
                 found.is_some()
             }
             Framing::Close => {
-                body.extend_from_slice(&buf);
+                body.extend_from_slice(buf);
                 buf.clear();
                 false
             }
@@ -284,8 +328,8 @@ async fn read_body(
         if done {
             return Ok((Some(body.into()), buf.is_empty()));
         }
-        buf.reserve(4096);
-        match stream.read_buf(&mut buf).await {
+        buf.reserve(READ_BUFFER);
+        match stream.read_buf(buf).await {
             Ok(0) if framing == Framing::Close => return Ok((Some(body.into()), false)),
             Ok(0) => return Err(FetchError::Closed),
             Ok(_) => {}

@@ -23,7 +23,7 @@ mod head;
 mod relay;
 mod write;
 
-pub use fetch::{AppFetcher, GetRequest};
+pub use fetch::{AppFetcher, Fetched, GetRequest};
 
 use super::{reserved, ConnInfo, Proxy};
 use crate::metrics::UpstreamFailure;

@@ -38,6 +38,9 @@ pub struct CustomerToken {
     pub cookie_secret: Option<String>,
     /// The widget's JSON form, rendered once on first use (it never changes for a token).
     pub rendered: std::sync::OnceLock<bytes::Bytes>,
+    /// Its user's page key (`x-tether-user-key`), kept once known: a token is one user's, and
+    /// the key is an HMAC worth not computing on every request.
+    pub page_key: std::sync::OnceLock<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for CustomerToken {
@@ -372,5 +375,6 @@ fn token_from(body: CustomerTokenBody, cookie_secret: Option<String>) -> Custome
         issued_at_ms: now_ms(),
         cookie_secret,
         rendered: std::sync::OnceLock::new(),
+        page_key: std::sync::OnceLock::new(),
     }
 }

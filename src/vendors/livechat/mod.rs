@@ -139,12 +139,20 @@ impl LiveChat {
         self.sync_profile(&identity, &token);
         let body = token.rendered.get_or_init(|| self.render(&token)).clone();
         let mut reply = private_json_bytes(StatusCode::OK, body);
-        // The page keys its stored tokens by this (until the store answers, it has none).
-        if let Some(key) = self.user_keys.key_for(user) {
-            let value = HeaderValue::from_str(&key).expect("hex is a valid header value");
-            reply.headers_mut().insert("x-tether-user-key", value);
+        if let Some(key) = self.page_key(user, &token) {
+            reply.headers_mut().insert("x-tether-user-key", key);
         }
         Ok(reply)
+    }
+
+    /// The page keys its stored tokens by this (until the store answers, there is none).
+    fn page_key(&self, user: &str, token: &CustomerToken) -> Option<HeaderValue> {
+        if let Some(key) = token.page_key.get() {
+            return Some(key.clone());
+        }
+        let key = self.user_keys.key_for(user)?;
+        let key = HeaderValue::from_str(&key).expect("hex is a valid header value");
+        Some(token.page_key.get_or_init(|| key).clone())
     }
 
     fn sync_profile(&self, identity: &Identity, token: &CustomerToken) {

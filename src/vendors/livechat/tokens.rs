@@ -159,6 +159,18 @@ impl TokenService {
                 }
             }
         }
+        // Boxed: the slow path's state (the store, the lease, the accounts call) takes kilobytes,
+        // and inline it made every cached answer's future as large (allocated and copied on
+        // each request).
+        Box::pin(self.token_slowly(user, fresh)).await
+    }
+
+    /// A token when the cache has none servable (or `fresh`): one caller per user at a time.
+    async fn token_slowly(
+        &self,
+        user: &str,
+        fresh: bool,
+    ) -> Result<Arc<CustomerToken>, TokenError> {
         // A fresh re-issue replaces a token the widget was just refused: the entry goes now, so
         // reads arriving meanwhile miss the fast path and wait for the new token below instead
         // of being handed the refused one.
@@ -464,6 +476,7 @@ impl SharedToken {
             issued_at_ms: shared.issued_at_ms,
             cookie_secret: None,
             rendered: std::sync::OnceLock::new(),
+            page_key: std::sync::OnceLock::new(),
         })
     }
 }
