@@ -74,6 +74,12 @@ impl UserKeys {
             &hmac::sign(key, user.as_bytes()).as_ref()[..16],
         ))
     }
+
+    /// `key_for` as the value of the header that carries it.
+    pub fn header_for(&self, user: &str) -> Option<http::HeaderValue> {
+        let key = self.key_for(user)?;
+        Some(http::HeaderValue::from_str(&key).expect("hex is a valid header value"))
+    }
 }
 
 #[cfg(test)]

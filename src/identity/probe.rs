@@ -130,8 +130,6 @@ impl Probe {
         let _slot = self.limit.acquire().await?;
         let request = probe_request(&self.target, caller, self.json.is_some());
         // The (small) body is read whole: the JSON answer, and the connection back to the pool.
-        // (Built inside the timeout: a fetch future held in a local first is kept twice in this
-        // future's state, rust-lang/rust#62958.)
         let answer =
             tokio::time::timeout(self.timeout, self.fetcher.get(request, PROBE_BODY_LIMIT))
                 .await

@@ -175,8 +175,8 @@ impl Proxy {
     ///
     /// The routing is inline, not an `async fn` of its own: each level of async call keeps its
     /// own copies of the request and is copied whole into its caller's state when it starts, and
-    /// HTTP/2 allocates this future per stream (the profile showed those copies at a tenth of an
-    /// HTTP/2 request's CPU time).
+    /// HTTP/2 allocates this future per stream (`memmove` was a tenth of an HTTP/2 request's CPU
+    /// time; this level was 840 bytes of each stream's task).
     pub async fn handle(
         self: Arc<Self>,
         mut request: Request<Incoming>,

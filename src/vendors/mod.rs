@@ -151,10 +151,10 @@ impl Call<'_> {
 
 /// Says on an answer whose page key the signed-in user has (the page script compares it with
 /// the user its widget last knew); nothing until the store has the key's secret.
-pub fn tag_user_key(reply: &mut crate::respond::Reply, keys: &UserKeys, user: &str) {
-    if let Some(key) = keys.key_for(user) {
-        let value = http::HeaderValue::from_str(&key).expect("hex is a valid header value");
-        reply.headers_mut().insert("x-tether-user-key", value);
+/// `key`: `UserKeys::header_for`, or a value kept from it.
+pub fn tag_user_key(reply: &mut crate::respond::Reply, key: Option<http::HeaderValue>) {
+    if let Some(key) = key {
+        reply.headers_mut().insert("x-tether-user-key", key);
     }
 }
 

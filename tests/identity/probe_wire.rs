@@ -3,7 +3,7 @@
 //! answers), a kept connection the app closes under the next probe (sent again on a new one),
 //! and an answer that is not HTTP (fail closed, 503); and the probe's own request head.
 
-use crate::support::TestCerts;
+use crate::support::{TestCerts, TestTether};
 use crate::{tether_in_front_of, who};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -107,6 +107,19 @@ async fn serve(mut stream: TcpStream, heads: Arc<Mutex<Vec<String>>>) {
     }
 }
 
+/// Whom `tether` names for a caller with the cookie `session=SESSION` and `headers`.
+async fn ask_as(
+    client: &reqwest::Client,
+    tether: &TestTether,
+    session: &str,
+    headers: &[(&str, &str)],
+) -> Result<(String, Option<String>), u16> {
+    let cookie = format!("session={session}");
+    let mut all = vec![("cookie", cookie.as_str())];
+    all.extend_from_slice(headers);
+    who(client, tether, &all).await
+}
+
 #[tokio::test]
 async fn probe_answers_are_read_by_their_framing_and_kept_connections_replaced() {
     let app = ScriptedApp::start().await;
@@ -119,18 +132,8 @@ async fn probe_answers_are_read_by_their_framing_and_kept_connections_replaced()
     })
     .await;
     let client = certs.client();
-    let ask = |session: &'static str| {
-        let cookie = format!("session={session}");
-        let (client, tether) = (&client, &tether);
-        async move {
-            let headers = [
-                ("cookie", cookie.as_str()),
-                ("authorization", "Bearer abc"),
-                ("x-other", "1"),
-            ];
-            who(client, tether, &headers).await
-        }
-    };
+    let caller = [("authorization", "Bearer abc"), ("x-other", "1")];
+    let ask = |session| ask_as(&client, &tether, session, &caller);
     assert_eq!(ask("chunked").await, Ok(("carol".into(), None)));
     assert_eq!(ask("interim").await, Ok(("dave".into(), None)));
     assert_eq!(ask("closing").await, Ok(("erin".into(), None)));
@@ -180,11 +183,7 @@ async fn header_mode_reads_the_answers_fields_in_any_case_and_refuses_two_users(
     })
     .await;
     let client = certs.client();
-    let ask = |session: &'static str| {
-        let cookie = format!("session={session}");
-        let (client, tether) = (&client, &tether);
-        async move { who(client, tether, &[("cookie", cookie.as_str())]).await }
-    };
+    let ask = |session| ask_as(&client, &tether, session, &[]);
     assert_eq!(
         ask("fields").await,
         Ok(("grace".into(), Some("Grace Hopper".into())))

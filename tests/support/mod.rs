@@ -222,12 +222,24 @@ pub fn new_signing_key(dir: &Path, name: &str) -> PathBuf {
 
 /// Polls `condition` until it holds, failing the test after `timeout`. For conditions that have
 /// no event to wait on (files on disk, another process).
-pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl AsyncFnMut() -> bool) {
+pub async fn wait_until(what: &str, timeout: Duration, condition: impl AsyncFnMut() -> bool) {
+    assert!(
+        held_within(timeout, condition).await,
+        "timed out waiting for: {what}"
+    );
+}
+
+/// As `wait_until`, saying whether `condition` held in time instead of failing the test (for a
+/// caller that says more about the failure).
+pub async fn held_within(timeout: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    true
 }
 
 /// Polls `find` until it gives a value (within 10 seconds), and returns it.

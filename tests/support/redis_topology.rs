@@ -227,25 +227,22 @@ impl Sentinels {
         self.primary.restart().await;
         // Sentinel converts a returning primary only once it has been up and claiming the role
         // for four publish periods (8 s), as read from its INFO, which a sentinel asks a replica
-        // for every 10 s. 30 s left about 12 s for a loaded machine; a full run used them up.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !self
-            .replica
-            .info("replication")
-            .await
-            .is_some_and(|info| info.contains("connected_slaves:1"))
-        {
-            if std::time::Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for the old primary to replicate again\n\
-                     old primary's log:\n{}\nnew primary's log:\n{}\na sentinel's log:\n{}",
-                    self.primary.log_tail(),
-                    self.replica.log_tail(),
-                    self.sentinels[0].log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // for every 10 s: 60 s leaves room for a loaded machine.
+        let replicating = super::held_within(Duration::from_secs(60), async || {
+            self.replica
+                .info("replication")
+                .await
+                .is_some_and(|info| info.contains("connected_slaves:1"))
+        })
+        .await;
+        assert!(
+            replicating,
+            "timed out waiting for the old primary to replicate again\n\
+             old primary's log:\n{}\nnew primary's log:\n{}\na sentinel's log:\n{}",
+            self.primary.log_tail(),
+            self.replica.log_tail(),
+            self.sentinels[0].log_tail()
+        );
     }
 }
 

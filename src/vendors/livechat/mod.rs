@@ -139,19 +139,17 @@ impl LiveChat {
         self.sync_profile(&identity, &token);
         let body = token.rendered.get_or_init(|| self.render(&token)).clone();
         let mut reply = private_json_bytes(StatusCode::OK, body);
-        if let Some(key) = self.page_key(user, &token) {
-            reply.headers_mut().insert("x-tether-user-key", key);
-        }
+        // The page keys its stored tokens by this (until the store answers, there is none).
+        super::tag_user_key(&mut reply, self.page_key(user, &token));
         Ok(reply)
     }
 
-    /// The page keys its stored tokens by this (until the store answers, there is none).
+    /// The user's page key, computed once per token (a token is one user's).
     fn page_key(&self, user: &str, token: &CustomerToken) -> Option<HeaderValue> {
         if let Some(key) = token.page_key.get() {
             return Some(key.clone());
         }
-        let key = self.user_keys.key_for(user)?;
-        let key = HeaderValue::from_str(&key).expect("hex is a valid header value");
+        let key = self.user_keys.header_for(user)?;
         Some(token.page_key.get_or_init(|| key).clone())
     }
 

@@ -105,7 +105,7 @@ impl Salesforce {
             None => self.sign(&issuer, &user)?,
         };
         let mut reply: Reply = private_json_bytes(StatusCode::OK, body);
-        tag_user_key(&mut reply, &self.user_keys, &user.user_id);
+        tag_user_key(&mut reply, self.user_keys.header_for(&user.user_id));
         Ok(reply)
     }
 

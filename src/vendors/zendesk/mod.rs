@@ -100,7 +100,7 @@ impl Zendesk {
         self.tokens_signed.inc();
         tracing::debug!(kid = %self.key_id, "signed a Zendesk JWT");
         let mut reply = private_json(StatusCode::OK, &json!({ "jwt": token }));
-        tag_user_key(&mut reply, &self.user_keys, &user.user_id);
+        tag_user_key(&mut reply, self.user_keys.header_for(&user.user_id));
         Ok(reply)
     }
 }
